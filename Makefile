@@ -1,0 +1,52 @@
+# awa_queue: PGXS build of the job queue extension
+
+EXTENSION = awa_queue
+EXTVERSION = $(shell grep default_version $(EXTENSION).control | sed -e "s/default_version[[:space:]]*=[[:space:]]*'\([^']*\)'/\1/")
+MODULE_big = awa_queue
+PGFILEDESC = "awa_queue - durable, bloat-free job queue"
+
+OBJS = \
+	src/awa_queue.o \
+	src/awa_guc.o \
+	src/awa_spi.o \
+	src/awa_validate.o \
+	src/awa_counters.o \
+	src/awa_admin.o
+
+DATA = $(EXTENSION)--$(EXTVERSION).sql $(wildcard $(EXTENSION)--*--*.sql)
+
+REGRESS = \
+	install \
+	admin \
+	counters
+
+REGRESS_OPTS = --load-extension=$(EXTENSION)
+
+ISOLATION = \
+	rebuild_vs_terminal_writer
+
+ISOLATION_OPTS = --load-extension=$(EXTENSION)
+
+PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# Fail when the control file and the release notes disagree on the version.
+checkver:
+	@grep -q "^## $(EXTVERSION)\b" doc/CHANGELOG.md || \
+		(echo "doc/CHANGELOG.md has no section for version $(EXTVERSION)"; exit 1)
+
+# One command for a newcomer: install what is missing, build, start a
+# throwaway cluster, run the demo (or every test suite), stop the cluster.
+demo:
+	bash scripts/run.sh demo
+
+test:
+	bash scripts/run.sh test
+
+bench:
+	bash scripts/run.sh bench
+
+.PHONY: checkver demo test bench

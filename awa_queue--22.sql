@@ -1,0 +1,483 @@
+/* awa_queue--22.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION awa_queue" to load this file. \quit
+
+/*
+ * The whole install script of awa_queue schema version 22.
+ *
+ * Everything lives in schema "awa", created here so that it is a member of
+ * the extension and DROP EXTENSION removes it.  Every object, built-in
+ * function and operator is schema-qualified.  Sections follow the source
+ * files under src/ that implement them; doc/design.md explains the model.
+ */
+
+CREATE SCHEMA awa;
+COMMENT ON SCHEMA awa IS 'awa_queue job queue storage and API';
+
+-- ===================================================================
+-- Types
+-- ===================================================================
+
+CREATE TYPE awa.job_state AS ENUM (
+	'scheduled', 'available', 'running', 'completed',
+	'retryable', 'failed', 'cancelled', 'waiting_external'
+);
+COMMENT ON TYPE awa.job_state IS 'job lifecycle states; the enum position is the bit position used by unique_states masks';
+
+CREATE SEQUENCE awa.job_id_seq;
+COMMENT ON SEQUENCE awa.job_id_seq IS 'job identities';
+
+-- ===================================================================
+-- Config plane
+-- ===================================================================
+
+CREATE TABLE awa.queue_meta (
+	queue text PRIMARY KEY,
+	paused boolean NOT NULL DEFAULT false,
+	paused_at timestamptz,
+	enqueue_shards smallint NOT NULL DEFAULT 1
+		CHECK (enqueue_shards OPERATOR(pg_catalog.>=) 1 AND enqueue_shards OPERATOR(pg_catalog.<=) 64),
+	dlq_enabled boolean NOT NULL DEFAULT false,
+	updated_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+COMMENT ON TABLE awa.queue_meta IS 'per-queue configuration; a queue without a row uses the defaults';
+
+-- ===================================================================
+-- Control plane: lane heads and ring cursors
+-- ===================================================================
+
+CREATE TABLE awa.queue_enqueue_heads (
+	queue text NOT NULL,
+	priority smallint NOT NULL,
+	enqueue_shard smallint NOT NULL DEFAULT 0,
+	next_seq bigint NOT NULL DEFAULT 1,
+	PRIMARY KEY (queue, priority, enqueue_shard)
+) WITH (fillfactor = 50, autovacuum_vacuum_scale_factor = 0,
+		autovacuum_vacuum_threshold = 200, autovacuum_vacuum_cost_limit = 2000,
+		autovacuum_vacuum_cost_delay = 2);
+COMMENT ON TABLE awa.queue_enqueue_heads IS 'per lane: the next lane_seq to hand out';
+
+CREATE TABLE awa.queue_claim_heads (
+	queue text NOT NULL,
+	priority smallint NOT NULL,
+	enqueue_shard smallint NOT NULL DEFAULT 0,
+	claim_seq bigint NOT NULL DEFAULT 1,
+	PRIMARY KEY (queue, priority, enqueue_shard)
+) WITH (fillfactor = 50, autovacuum_vacuum_scale_factor = 0,
+		autovacuum_vacuum_threshold = 200, autovacuum_vacuum_cost_limit = 2000,
+		autovacuum_vacuum_cost_delay = 2);
+COMMENT ON TABLE awa.queue_claim_heads IS 'per lane: the lowest lane_seq not yet passed by claims';
+
+/*
+ * Ring cursors.  The rows are created lazily by the first rotation (a
+ * missing row means "slot 0, generation 0, counters trusted"), so that
+ * pg_dump can restore them into a fresh CREATE EXTENSION without clashing
+ * with seed rows.
+ */
+CREATE TABLE awa.queue_ring_state (
+	singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+	current_slot integer NOT NULL,
+	generation bigint NOT NULL,
+	slot_count integer NOT NULL,
+	terminal_counter_trusted_at timestamptz
+) WITH (fillfactor = 50, autovacuum_vacuum_scale_factor = 0,
+		autovacuum_vacuum_threshold = 50);
+COMMENT ON TABLE awa.queue_ring_state IS 'queue ring cursor (ready_entries / done_entries slots) and the terminal counter trust marker';
+
+CREATE TABLE awa.queue_ring_slots (
+	slot integer PRIMARY KEY,
+	generation bigint NOT NULL
+) WITH (fillfactor = 70);
+COMMENT ON TABLE awa.queue_ring_slots IS 'generation each queue slot was last opened with; a missing row means never used';
+
+CREATE TABLE awa.claim_ring_state (
+	singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+	current_slot integer NOT NULL,
+	generation bigint NOT NULL,
+	slot_count integer NOT NULL
+) WITH (fillfactor = 50, autovacuum_vacuum_scale_factor = 0,
+		autovacuum_vacuum_threshold = 50);
+COMMENT ON TABLE awa.claim_ring_state IS 'claim ring cursor (lease_claims / lease_claim_closures slots)';
+
+CREATE TABLE awa.claim_ring_slots (
+	slot integer PRIMARY KEY,
+	generation bigint NOT NULL
+) WITH (fillfactor = 70);
+COMMENT ON TABLE awa.claim_ring_slots IS 'generation each claim slot was last opened with; a missing row means never used';
+
+-- ===================================================================
+-- Queue plane
+-- ===================================================================
+
+/*
+ * Immutable job bodies.  A row is available iff lane_seq >= claim_seq of
+ * its lane; once claimed it stays as the body of the attempt until prune
+ * truncates the slot.  The primary key leads with the lane so it doubles
+ * as the FIFO index inside every partition.
+ */
+CREATE TABLE awa.ready_entries (
+	ready_slot integer NOT NULL,
+	ready_generation bigint NOT NULL,
+	job_id bigint NOT NULL,
+	kind text NOT NULL,
+	queue text NOT NULL,
+	args jsonb NOT NULL DEFAULT '{}',
+	priority smallint NOT NULL,
+	attempt smallint NOT NULL DEFAULT 0,
+	run_lease bigint NOT NULL DEFAULT 0,
+	max_attempts smallint NOT NULL DEFAULT 25,
+	lane_seq bigint NOT NULL,
+	enqueue_shard smallint NOT NULL DEFAULT 0,
+	run_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	attempted_at timestamptz,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	unique_key bytea,
+	unique_states bit(8),
+	payload jsonb,
+	PRIMARY KEY (queue, priority, enqueue_shard, lane_seq, ready_slot)
+) PARTITION BY LIST (ready_slot);
+COMMENT ON TABLE awa.ready_entries IS 'immutable job bodies, 16 list partitions by ready_slot';
+
+/*
+ * Terminal rows.  Narrow rows (the usual case) leave the body columns NULL
+ * and are hydrated from the retained ready row with the same key; wide
+ * rows (cancel of an unclaimed or deferred job) carry the body themselves.
+ */
+CREATE TABLE awa.done_entries (
+	ready_slot integer NOT NULL,
+	ready_generation bigint NOT NULL,
+	job_id bigint NOT NULL,
+	kind text NOT NULL,
+	queue text NOT NULL,
+	state awa.job_state NOT NULL DEFAULT 'completed',
+	priority smallint NOT NULL,
+	attempt smallint NOT NULL DEFAULT 0,
+	run_lease bigint NOT NULL DEFAULT 0,
+	lane_seq bigint NOT NULL,
+	enqueue_shard smallint NOT NULL DEFAULT 0,
+	attempted_at timestamptz,
+	finalized_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	payload jsonb,
+	args jsonb,
+	max_attempts smallint,
+	run_at timestamptz,
+	created_at timestamptz,
+	unique_key bytea,
+	unique_states bit(8),
+	PRIMARY KEY (queue, priority, enqueue_shard, lane_seq, ready_slot)
+) PARTITION BY LIST (ready_slot);
+COMMENT ON TABLE awa.done_entries IS 'terminal rows (completed, failed, cancelled), same 16 slots as ready_entries';
+
+CREATE TABLE awa.deferred_jobs (
+	job_id bigint PRIMARY KEY,
+	kind text NOT NULL,
+	queue text NOT NULL,
+	args jsonb NOT NULL DEFAULT '{}',
+	state awa.job_state NOT NULL
+		CHECK (state OPERATOR(pg_catalog.=) ANY (ARRAY['scheduled', 'retryable']::awa.job_state[])),
+	priority smallint NOT NULL,
+	attempt smallint NOT NULL DEFAULT 0,
+	run_lease bigint NOT NULL DEFAULT 0,
+	max_attempts smallint NOT NULL DEFAULT 25,
+	run_at timestamptz NOT NULL,
+	attempted_at timestamptz,
+	finalized_at timestamptz,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	unique_key bytea,
+	unique_states bit(8),
+	ordering_key text,
+	payload jsonb
+);
+CREATE INDEX deferred_jobs_due_idx ON awa.deferred_jobs (run_at, job_id);
+COMMENT ON TABLE awa.deferred_jobs IS 'scheduled and retryable jobs, each with its own copy of the body';
+
+CREATE TABLE awa.dlq_entries (
+	job_id bigint PRIMARY KEY,
+	kind text NOT NULL,
+	queue text NOT NULL,
+	args jsonb NOT NULL DEFAULT '{}',
+	state awa.job_state NOT NULL DEFAULT 'failed',
+	priority smallint NOT NULL,
+	attempt smallint NOT NULL DEFAULT 1,
+	run_lease bigint NOT NULL DEFAULT 1,
+	max_attempts smallint NOT NULL DEFAULT 25,
+	run_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	attempted_at timestamptz,
+	finalized_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	unique_key bytea,
+	unique_states bit(8),
+	payload jsonb,
+	dlq_reason text NOT NULL,
+	dlq_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	original_run_lease bigint NOT NULL
+);
+CREATE INDEX dlq_entries_queue_time_idx ON awa.dlq_entries (queue, dlq_at);
+COMMENT ON TABLE awa.dlq_entries IS 'dead-lettered jobs; never claimed';
+
+CREATE TABLE awa.job_unique_claims (
+	unique_key bytea PRIMARY KEY,
+	job_id bigint NOT NULL
+);
+COMMENT ON TABLE awa.job_unique_claims IS 'unique-key registry: at most one job per key among the states of its mask';
+
+-- ===================================================================
+-- Execution plane
+-- ===================================================================
+
+/*
+ * Claim receipts: one append-only row per claim.  "priority" is the lane
+ * priority (the ready/done key); effective_priority is the aged priority
+ * the claim was made at.  The key leads with (job_id, run_lease) so that
+ * completion finds a receipt with one probe once it knows the slot.
+ */
+CREATE TABLE awa.lease_claims (
+	claim_slot integer NOT NULL,
+	job_id bigint NOT NULL,
+	run_lease bigint NOT NULL,
+	ready_slot integer NOT NULL,
+	ready_generation bigint NOT NULL,
+	kind text NOT NULL,
+	queue text NOT NULL,
+	priority smallint NOT NULL,
+	effective_priority smallint NOT NULL,
+	attempt smallint NOT NULL,
+	max_attempts smallint NOT NULL,
+	lane_seq bigint NOT NULL,
+	enqueue_shard smallint NOT NULL DEFAULT 0,
+	claimed_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	deadline_at timestamptz,
+	PRIMARY KEY (job_id, run_lease, claim_slot)
+) PARTITION BY LIST (claim_slot);
+COMMENT ON TABLE awa.lease_claims IS 'append-only claim receipts, 8 list partitions by claim_slot';
+
+CREATE TABLE awa.lease_claim_closures (
+	claim_slot integer NOT NULL,
+	job_id bigint NOT NULL,
+	run_lease bigint NOT NULL,
+	outcome text NOT NULL,
+	closed_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	PRIMARY KEY (job_id, run_lease, claim_slot)
+) PARTITION BY LIST (claim_slot);
+COMMENT ON TABLE awa.lease_claim_closures IS 'append-only closures of receipts; a receipt without a closure is open (running)';
+
+CREATE TABLE awa.attempt_state (
+	job_id bigint NOT NULL,
+	run_lease bigint NOT NULL,
+	heartbeat_at timestamptz,
+	progress jsonb,
+	updated_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	PRIMARY KEY (job_id, run_lease)
+) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0,
+		autovacuum_vacuum_threshold = 200);
+COMMENT ON TABLE awa.attempt_state IS 'heartbeat and progress of long attempts only';
+
+-- ===================================================================
+-- Counts plane
+-- ===================================================================
+
+CREATE TABLE awa.queue_terminal_live_counts (
+	ready_slot integer NOT NULL,
+	queue text NOT NULL,
+	priority smallint NOT NULL,
+	enqueue_shard smallint NOT NULL,
+	live_terminal_count bigint NOT NULL DEFAULT 0,
+	PRIMARY KEY (ready_slot, queue, priority, enqueue_shard)
+) WITH (fillfactor = 50, autovacuum_vacuum_scale_factor = 0,
+		autovacuum_vacuum_threshold = 200, autovacuum_vacuum_cost_limit = 2000,
+		autovacuum_vacuum_cost_delay = 2);
+COMMENT ON TABLE awa.queue_terminal_live_counts IS 'per group: number of rows currently in done_entries';
+
+CREATE TABLE awa.queue_terminal_rollups (
+	queue text NOT NULL,
+	priority smallint NOT NULL,
+	pruned_completed_count bigint NOT NULL DEFAULT 0,
+	PRIMARY KEY (queue, priority)
+);
+COMMENT ON TABLE awa.queue_terminal_rollups IS 'per (queue, priority): terminal rows removed by prune (all terminal states)';
+
+-- ===================================================================
+-- Partitions of the two rings
+-- ===================================================================
+
+DO $partitions$
+DECLARE
+	s integer;
+BEGIN
+	FOR s IN 0..15 LOOP
+		EXECUTE pg_catalog.format(
+			'CREATE TABLE awa.%I PARTITION OF awa.ready_entries FOR VALUES IN (%s)',
+			'ready_entries_' OPERATOR(pg_catalog.||) s, s);
+		EXECUTE pg_catalog.format(
+			'CREATE INDEX %I ON awa.%I (job_id)',
+			'ready_entries_' OPERATOR(pg_catalog.||) s OPERATOR(pg_catalog.||) '_job_idx',
+			'ready_entries_' OPERATOR(pg_catalog.||) s);
+		EXECUTE pg_catalog.format(
+			'CREATE TABLE awa.%I PARTITION OF awa.done_entries FOR VALUES IN (%s)',
+			'done_entries_' OPERATOR(pg_catalog.||) s, s);
+		EXECUTE pg_catalog.format(
+			'CREATE INDEX %I ON awa.%I (job_id)',
+			'done_entries_' OPERATOR(pg_catalog.||) s OPERATOR(pg_catalog.||) '_job_idx',
+			'done_entries_' OPERATOR(pg_catalog.||) s);
+		PERFORM pg_catalog.pg_extension_config_dump(
+			pg_catalog.format('awa.%I', 'ready_entries_' OPERATOR(pg_catalog.||) s)::pg_catalog.regclass, '');
+		PERFORM pg_catalog.pg_extension_config_dump(
+			pg_catalog.format('awa.%I', 'done_entries_' OPERATOR(pg_catalog.||) s)::pg_catalog.regclass, '');
+	END LOOP;
+	FOR s IN 0..7 LOOP
+		EXECUTE pg_catalog.format(
+			'CREATE TABLE awa.%I PARTITION OF awa.lease_claims FOR VALUES IN (%s)',
+			'lease_claims_' OPERATOR(pg_catalog.||) s, s);
+		EXECUTE pg_catalog.format(
+			'CREATE TABLE awa.%I PARTITION OF awa.lease_claim_closures FOR VALUES IN (%s)',
+			'lease_claim_closures_' OPERATOR(pg_catalog.||) s, s);
+		PERFORM pg_catalog.pg_extension_config_dump(
+			pg_catalog.format('awa.%I', 'lease_claims_' OPERATOR(pg_catalog.||) s)::pg_catalog.regclass, '');
+		PERFORM pg_catalog.pg_extension_config_dump(
+			pg_catalog.format('awa.%I', 'lease_claim_closures_' OPERATOR(pg_catalog.||) s)::pg_catalog.regclass, '');
+	END LOOP;
+END
+$partitions$;
+
+/*
+ * Deadline rescue scans receipts by deadline; a BRIN index on the roughly
+ * time-ordered append-only column costs almost nothing to maintain.
+ */
+CREATE INDEX lease_claims_deadline_brin ON awa.lease_claims
+	USING brin (deadline_at) WITH (pages_per_range = 16);
+CREATE INDEX lease_claims_claimed_brin ON awa.lease_claims
+	USING brin (claimed_at) WITH (pages_per_range = 16);
+
+-- pg_dump keeps queue contents
+SELECT pg_catalog.pg_extension_config_dump('awa.job_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('awa.queue_meta', '');
+SELECT pg_catalog.pg_extension_config_dump('awa.queue_enqueue_heads', '');
+SELECT pg_catalog.pg_extension_config_dump('awa.queue_claim_heads', '');
+SELECT pg_catalog.pg_extension_config_dump('awa.queue_ring_state', '');
+SELECT pg_catalog.pg_extension_config_dump('awa.queue_ring_slots', '');
+SELECT pg_catalog.pg_extension_config_dump('awa.claim_ring_state', '');
+SELECT pg_catalog.pg_extension_config_dump('awa.claim_ring_slots', '');
+SELECT pg_catalog.pg_extension_config_dump('awa.deferred_jobs', '');
+SELECT pg_catalog.pg_extension_config_dump('awa.dlq_entries', '');
+SELECT pg_catalog.pg_extension_config_dump('awa.job_unique_claims', '');
+SELECT pg_catalog.pg_extension_config_dump('awa.attempt_state', '');
+SELECT pg_catalog.pg_extension_config_dump('awa.queue_terminal_live_counts', '');
+SELECT pg_catalog.pg_extension_config_dump('awa.queue_terminal_rollups', '');
+
+-- ===================================================================
+-- Composite result types
+-- ===================================================================
+
+CREATE TYPE awa.claimed_job AS (
+	job_id bigint,
+	run_lease bigint,
+	kind text,
+	queue text,
+	args jsonb,
+	priority smallint,
+	attempt smallint,
+	max_attempts smallint,
+	metadata jsonb,
+	tags text[],
+	claimed_at timestamptz,
+	deadline_at timestamptz,
+	claim_slot integer,
+	effective_priority smallint,
+	unique_key bytea
+);
+COMMENT ON TYPE awa.claimed_job IS 'one claimed attempt as returned by awa.claim_batch';
+
+-- ===================================================================
+-- Counters (src/awa_counters.c)
+-- ===================================================================
+
+CREATE FUNCTION awa.rebuild_terminal_counters()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'awa_rebuild_terminal_counters'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.rebuild_terminal_counters() IS
+'recompute queue_terminal_live_counts from done_entries and mark the counters trusted; returns the number of counter rows';
+
+CREATE FUNCTION awa.verify_terminal_counters()
+RETURNS TABLE (ready_slot integer, queue text, priority smallint,
+			   enqueue_shard smallint, counted bigint, actual bigint)
+AS 'MODULE_PATHNAME', 'awa_verify_terminal_counters'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION awa.verify_terminal_counters() IS
+'groups where the live terminal counter disagrees with done_entries; empty when healthy';
+
+-- ===================================================================
+-- Queue administration (src/awa_admin.c)
+-- ===================================================================
+
+CREATE FUNCTION awa.pause_queue(queue text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'awa_pause_queue'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.pause_queue(text) IS 'stop claims and promotion for a queue';
+
+CREATE FUNCTION awa.resume_queue(queue text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'awa_resume_queue'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.resume_queue(text) IS 'let claims and promotion run again for a paused queue';
+
+CREATE FUNCTION awa.set_enqueue_shards(queue text, shards integer)
+RETURNS void
+AS 'MODULE_PATHNAME', 'awa_set_enqueue_shards'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.set_enqueue_shards(text, integer) IS 'spread a queue''s enqueues over 1..64 lanes per priority';
+
+CREATE FUNCTION awa.set_dlq_enabled(queue text, enabled boolean)
+RETURNS void
+AS 'MODULE_PATHNAME', 'awa_set_dlq_enabled'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.set_dlq_enabled(text, boolean) IS 'send jobs that exhaust their attempts to the dead-letter queue instead of failed';
+
+-- ===================================================================
+-- Producers (src/awa_enqueue.c)
+-- ===================================================================
+
+-- ===================================================================
+-- Workers (src/awa_claim.c, src/awa_complete.c)
+-- ===================================================================
+
+-- ===================================================================
+-- Failure paths (src/awa_fail.c, src/awa_cancel.c)
+-- ===================================================================
+
+-- ===================================================================
+-- Counts (src/awa_counts.c)
+-- ===================================================================
+
+-- ===================================================================
+-- Terminal removal and DLQ (src/awa_terminal.c, src/awa_dlq.c)
+-- ===================================================================
+
+-- ===================================================================
+-- Compat layer (src/awa_compat.c)
+-- ===================================================================
+
+-- ===================================================================
+-- Maintenance (src/awa_maintenance.c)
+-- ===================================================================
+
+-- ===================================================================
+-- Privileges
+-- ===================================================================
+
+/*
+ * Nothing in awa is usable by PUBLIC until a grant helper gives a role
+ * producer, worker or admin rights.  Readers that expose no job data are
+ * still revoked so that the schema stays opaque.
+ */
+REVOKE ALL ON SCHEMA awa FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA awa FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA awa FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA awa FROM PUBLIC;

@@ -1,0 +1,26 @@
+-- admin: queue configuration functions and their errors
+\set VERBOSITY terse
+SET client_min_messages = warning;
+
+SELECT awa.pause_queue('q1');
+SELECT queue, paused, paused_at IS NOT NULL AS paused_at_set, enqueue_shards, dlq_enabled FROM awa.queue_meta;
+SELECT awa.resume_queue('q1');
+SELECT awa.set_enqueue_shards('q1', 8);
+SELECT awa.set_dlq_enabled('q1', true);
+SELECT queue, paused, paused_at IS NULL AS paused_at_cleared, enqueue_shards, dlq_enabled FROM awa.queue_meta;
+-- names with quotes, semicolons and unicode are plain values
+SELECT awa.pause_queue($$q'; DROP TABLE awa.queue_meta; --ü$$);
+SELECT queue, paused FROM awa.queue_meta ORDER BY queue;
+
+-- errors, each with its SQLSTATE, nothing written
+\set VERBOSITY sqlstate
+SELECT awa.pause_queue(NULL);
+SELECT awa.pause_queue('');
+SELECT awa.pause_queue(pg_catalog.repeat('x', 201));
+SELECT awa.set_enqueue_shards('q1', 0);
+SELECT awa.set_enqueue_shards('q1', 65);
+SELECT awa.set_enqueue_shards('q1', NULL);
+SELECT awa.set_dlq_enabled('q1', NULL);
+\set VERBOSITY terse
+SELECT pg_catalog.count(*) AS queues FROM awa.queue_meta;
+SELECT enqueue_shards FROM awa.queue_meta WHERE queue = 'q1';
