@@ -11,14 +11,17 @@ OBJS = \
 	src/awa_spi.o \
 	src/awa_validate.o \
 	src/awa_counters.o \
-	src/awa_admin.o
+	src/awa_admin.o \
+	src/awa_ring.o \
+	src/awa_maintenance.o
 
 DATA = $(EXTENSION)--$(EXTVERSION).sql $(wildcard $(EXTENSION)--*--*.sql)
 
 REGRESS = \
 	install \
 	admin \
-	counters
+	counters \
+	ring
 
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 

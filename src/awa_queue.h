@@ -104,4 +104,15 @@ extern void AwaCountersApply(int n, Datum slots, Datum queues, Datum priorities,
 							 Datum shards, Datum deltas);
 extern bool AwaCountersTrusted(void);
 
+/* ring rotation and prune (awa_ring.c) */
+typedef enum AwaRingOp
+{
+	AWA_RING_ROTATE,
+	AWA_RING_PRUNE,
+	AWA_RING_ROTATE_CLAIMS,
+	AWA_RING_PRUNE_CLAIMS
+} AwaRingOp;
+
+extern const char *AwaRingStep(AwaRingOp op);
+
 #endif							/* AWA_QUEUE_H */
