@@ -26,7 +26,11 @@ REGRESS = \
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 ISOLATION = \
-	rebuild_vs_terminal_writer
+	rebuild_vs_terminal_writer \
+	prune_vs_writer \
+	rotate_vs_enqueue \
+	maintenance_concurrent \
+	prune_claims_vs_complete
 
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 
