@@ -21,6 +21,7 @@ REGRESS = \
 	install \
 	admin \
 	counters \
+	privileges \
 	ring
 
 REGRESS_OPTS = --load-extension=$(EXTENSION)
@@ -57,3 +58,19 @@ bench:
 	bash scripts/run.sh bench
 
 .PHONY: checkver demo test bench
+
+# Static analysis of the C sources (also run by the test suite).
+CPPCHECK_FLAGS = -q --enable=warning,performance,portability --error-exitcode=1 \
+	--inline-suppr --suppress=missingIncludeSystem --max-configs=1 -D__GNUC__ \
+	-I $(shell $(PG_CONFIG) --includedir-server) --suppress='*:/usr/include/*'
+
+cppcheck:
+	cppcheck $(CPPCHECK_FLAGS) src/
+
+.PHONY: cppcheck
+
+# The regression and isolation suites with the server under valgrind memcheck.
+valgrind:
+	bash scripts/valgrind.sh
+
+.PHONY: valgrind
