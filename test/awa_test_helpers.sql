@@ -137,7 +137,9 @@ CREATE FUNCTION pg_temp.inv() RETURNS text LANGUAGE sql AS $$
 		   ELSE format('drift=%s jobs_not_in_one_state=%s', drift, bad) END
 	FROM (SELECT (SELECT count(*) FROM awa.verify_terminal_counters()) AS drift,
 				 (SELECT count(*) FROM jobs AS j
-				  WHERE (SELECT count(*) FROM st WHERE st.job_id = j.job_id) <> 1) AS bad) AS v
+				  LEFT JOIN (SELECT job_id, count(*) AS n FROM st GROUP BY job_id) AS s
+				  USING (job_id)
+				  WHERE COALESCE(s.n, 0) <> 1) AS bad) AS v
 $$;
 
 -- queue_counts.terminal: live counters + rollups
