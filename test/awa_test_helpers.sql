@@ -13,6 +13,14 @@ $$ SELECT COALESCE((SELECT generation FROM awa.queue_ring_state), 0) $$;
 CREATE FUNCTION pg_temp.cur_claim_slot() RETURNS integer LANGUAGE sql AS
 $$ SELECT COALESCE((SELECT current_slot FROM awa.claim_ring_state), 0) $$;
 
+-- receipts without a closure (running attempts)
+CREATE FUNCTION pg_temp.open_receipts() RETURNS SETOF awa.lease_claims LANGUAGE sql AS $$
+	SELECT c.* FROM awa.lease_claims AS c
+	WHERE NOT EXISTS (SELECT 1 FROM awa.lease_claim_closures AS x
+					  WHERE x.job_id = c.job_id AND x.run_lease = c.run_lease
+						AND x.claim_slot = c.claim_slot)
+$$;
+
 -- enqueue n available jobs of queue q into the current queue slot
 CREATE FUNCTION pg_temp.seed_enqueue(q text, n integer) RETURNS SETOF bigint LANGUAGE plpgsql AS $$
 DECLARE
@@ -68,12 +76,7 @@ $$;
 -- finish the open attempt of job j: closure, narrow done row, counter (+1)
 CREATE FUNCTION pg_temp.seed_complete(j bigint, st awa.job_state DEFAULT 'completed')
 RETURNS integer LANGUAGE sql AS $$
-	WITH c AS (
-		SELECT lc.* FROM awa.lease_claims AS lc
-		WHERE lc.job_id = j AND NOT EXISTS (
-			SELECT 1 FROM awa.lease_claim_closures AS x
-			WHERE x.job_id = lc.job_id AND x.run_lease = lc.run_lease
-			  AND x.claim_slot = lc.claim_slot)),
+	WITH c AS (SELECT * FROM pg_temp.open_receipts() WHERE job_id = j),
 	cl AS (
 		INSERT INTO awa.lease_claim_closures (claim_slot, job_id, run_lease, outcome)
 		SELECT claim_slot, job_id, run_lease, st::text FROM c),
@@ -96,12 +99,7 @@ $$;
 -- send the open attempt of job j back to deferred_jobs (retryable): the
 -- ready body stays behind in its slot
 CREATE FUNCTION pg_temp.seed_retry(j bigint) RETURNS integer LANGUAGE sql AS $$
-	WITH c AS (
-		SELECT lc.* FROM awa.lease_claims AS lc
-		WHERE lc.job_id = j AND NOT EXISTS (
-			SELECT 1 FROM awa.lease_claim_closures AS x
-			WHERE x.job_id = lc.job_id AND x.run_lease = lc.run_lease
-			  AND x.claim_slot = lc.claim_slot)),
+	WITH c AS (SELECT * FROM pg_temp.open_receipts() WHERE job_id = j),
 	cl AS (
 		INSERT INTO awa.lease_claim_closures (claim_slot, job_id, run_lease, outcome)
 		SELECT claim_slot, job_id, run_lease, 'retryable' FROM c),
@@ -116,11 +114,7 @@ $$;
 
 -- SPEC 4: counters equal done_entries and every job is in exactly one state
 CREATE FUNCTION pg_temp.inv() RETURNS text LANGUAGE sql AS $$
-	WITH open_receipts AS (
-		SELECT c.job_id FROM awa.lease_claims AS c
-		WHERE NOT EXISTS (SELECT 1 FROM awa.lease_claim_closures AS x
-						  WHERE x.job_id = c.job_id AND x.run_lease = c.run_lease
-							AND x.claim_slot = c.claim_slot)),
+	WITH open_receipts AS (SELECT job_id FROM pg_temp.open_receipts()),
 	st AS (
 		SELECT r.job_id FROM awa.ready_entries AS r
 		LEFT JOIN awa.queue_claim_heads AS h USING (queue, priority, enqueue_shard)
