@@ -5,6 +5,12 @@ SET client_min_messages = warning;
 \ir test/awa_test_helpers.sql
 \set ECHO all
 
+-- start from empty rings (earlier tests in this database leave rows behind)
+TRUNCATE awa.ready_entries, awa.done_entries, awa.lease_claims, awa.lease_claim_closures,
+	awa.deferred_jobs, awa.dlq_entries, awa.job_unique_claims, awa.queue_terminal_live_counts,
+	awa.queue_terminal_rollups, awa.queue_enqueue_heads, awa.queue_claim_heads,
+	awa.queue_ring_state, awa.queue_ring_slots, awa.claim_ring_state, awa.claim_ring_slots;
+
 -- a fresh install has no ring-state rows: prune has nothing to do
 SELECT awa.prune_oldest(), awa.prune_oldest_claims();
 SELECT current_slot, generation, slot_count, terminal_counter_trusted_at IS NOT NULL AS trusted
