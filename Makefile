@@ -18,7 +18,9 @@ OBJS = \
 	src/awa_enqueue.o \
 	src/awa_claim.o \
 	src/awa_complete.o \
-	src/awa_counts.o
+	src/awa_counts.o \
+	src/awa_ring.o \
+	src/awa_maintenance.o
 
 DATA = $(EXTENSION)--$(EXTVERSION).sql $(wildcard $(EXTENSION)--*--*.sql)
 
@@ -29,6 +31,7 @@ REGRESS = \
 	enqueue \
 	claim \
 	complete \
+	ring \
 	privileges
 
 REGRESS_OPTS = --load-extension=$(EXTENSION)
@@ -37,7 +40,11 @@ ISOLATION = \
 	rebuild_vs_terminal_writer \
 	claim_vs_claim \
 	complete_vs_complete \
-	enqueue_vs_claim
+	enqueue_vs_claim \
+	prune_vs_writer \
+	rotate_vs_enqueue \
+	maintenance_concurrent \
+	prune_claims_vs_complete
 
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 

@@ -281,4 +281,15 @@ extern AwaBackendStats awa_backend_stats;
 #define AWA_CLAIM_RING_SLOT_SQL \
 	"COALESCE((SELECT current_slot FROM awa.claim_ring_state WHERE singleton), 0)"
 
+/* ring rotation and prune (awa_ring.c) */
+typedef enum AwaRingOp
+{
+	AWA_RING_ROTATE,
+	AWA_RING_PRUNE,
+	AWA_RING_ROTATE_CLAIMS,
+	AWA_RING_PRUNE_CLAIMS
+} AwaRingOp;
+
+extern const char *AwaRingStep(AwaRingOp op);
+
 #endif							/* AWA_QUEUE_H */
