@@ -11,7 +11,13 @@ OBJS = \
 	src/awa_spi.o \
 	src/awa_validate.o \
 	src/awa_counters.o \
-	src/awa_admin.o
+	src/awa_admin.o \
+	src/awa_attempt.o \
+	src/awa_fail.o \
+	src/awa_heartbeat.o \
+	src/awa_cancel.o \
+	src/awa_promote.o \
+	src/awa_rescue.o
 
 DATA = $(EXTENSION)--$(EXTVERSION).sql $(wildcard $(EXTENSION)--*--*.sql)
 
