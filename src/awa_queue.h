@@ -281,6 +281,7 @@ extern AwaBackendStats awa_backend_stats;
 #define AWA_CLAIM_RING_SLOT_SQL \
 	"COALESCE((SELECT current_slot FROM awa.claim_ring_state WHERE singleton), 0)"
 
+/* ------------------------------------------------------------------
  * Failure paths (awa_attempt.c, awa_fail.c, awa_heartbeat.c,
  * awa_cancel.c, awa_promote.c, awa_rescue.c): ending running attempts
  * other than by completion, moving due deferred jobs back to ready rows.
