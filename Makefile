@@ -35,7 +35,8 @@ REGRESS = \
 	privileges \
 	enqueue \
 	claim \
-	complete
+	complete \
+	fail
 
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 

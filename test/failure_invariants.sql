@@ -86,3 +86,13 @@ CREATE FUNCTION pg_temp.inv() RETURNS text LANGUAGE sql AS $$
 		   OR pg_catalog.substring(u.m::text, pg_temp.state_bit(pg_temp.job_state(c.job_id)) + 1, 1) <> '1'
 	) AS violations
 $$;
+
+-- run a statement, return 'SQLSTATE: message' of its error (or 'no error')
+CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE q;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;
