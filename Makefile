@@ -36,7 +36,9 @@ REGRESS = \
 	enqueue \
 	claim \
 	complete \
-	fail
+	fail \
+	cancel \
+	recovery
 
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
