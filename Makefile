@@ -43,7 +43,11 @@ REGRESS = \
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 ISOLATION = \
-	rebuild_vs_terminal_writer
+	rebuild_vs_terminal_writer \
+	cancel_vs_complete \
+	rescue_vs_complete \
+	promote_vs_claim \
+	cancel_vs_claim
 
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 
