@@ -84,3 +84,9 @@ cppcheck:
 	cppcheck $(CPPCHECK_FLAGS) src/
 
 .PHONY: cppcheck
+
+# The regression and isolation suites with the server under valgrind memcheck.
+valgrind:
+	bash scripts/valgrind.sh
+
+.PHONY: valgrind
