@@ -44,6 +44,9 @@ REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 ISOLATION = \
 	rebuild_vs_terminal_writer \
+	claim_vs_claim \
+	complete_vs_complete \
+	enqueue_vs_claim \
 	cancel_vs_complete \
 	rescue_vs_complete \
 	promote_vs_claim \
