@@ -1,7 +1,9 @@
 -- cancel: every non-terminal state, terminal and unknown jobs, head advance, notify, unique claims
 \set VERBOSITY terse
 SET client_min_messages = warning;
+\set ECHO none
 \ir test/failure_invariants.sql
+\set ECHO all
 TRUNCATE awa.ready_entries, awa.done_entries, awa.deferred_jobs, awa.dlq_entries,
 	awa.lease_claims, awa.lease_claim_closures, awa.queue_enqueue_heads, awa.queue_claim_heads,
 	awa.job_unique_claims, awa.queue_terminal_live_counts, awa.queue_meta,

@@ -1,7 +1,9 @@
 -- recovery: heartbeat_batch, promote_due, rescue_expired (deadline, stale heartbeat, exhaustion, DLQ)
 \set VERBOSITY terse
 SET client_min_messages = warning;
+\set ECHO none
 \ir test/failure_invariants.sql
+\set ECHO all
 TRUNCATE awa.ready_entries, awa.done_entries, awa.deferred_jobs, awa.dlq_entries,
 	awa.lease_claims, awa.lease_claim_closures, awa.queue_enqueue_heads, awa.queue_claim_heads,
 	awa.job_unique_claims, awa.queue_terminal_live_counts, awa.queue_meta,
@@ -138,3 +140,24 @@ SELECT q, pg_temp.err(q) FROM (VALUES
 	($$SELECT awa.promote_due(100001)$$),
 	($$SELECT awa.rescue_expired(NULL)$$),
 	($$SELECT awa.rescue_expired(-1)$$)) AS t(q);
+
+-- the invariant checker itself catches each kind of violation
+BEGIN;
+UPDATE awa.queue_terminal_live_counts SET live_terminal_count = live_terminal_count + 1
+WHERE ctid = (SELECT ctid FROM awa.queue_terminal_live_counts LIMIT 1);
+SELECT pg_temp.inv() LIKE 'counter drift%' AS drift_caught;
+ROLLBACK;
+BEGIN;
+DELETE FROM awa.lease_claim_closures WHERE job_id = :r1 AND run_lease = 1;
+SELECT pg_temp.inv() = 'job ' || :r1 || ' in 2 places' AS two_places_caught;
+ROLLBACK;
+BEGIN;
+SELECT awa.enqueue('uk', unique_key => '\x0e') > 0 AS enqueued;
+DELETE FROM awa.job_unique_claims;
+SELECT pg_temp.inv() LIKE '%lacks its unique claim%' AS missing_claim_caught;
+ROLLBACK;
+BEGIN;
+INSERT INTO awa.job_unique_claims VALUES ('\xff', :r1);
+SELECT pg_temp.inv() = 'claim of job ' || :r1 || ' outside its mask' AS stray_claim_caught;
+ROLLBACK;
+SELECT pg_temp.inv();

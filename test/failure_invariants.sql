@@ -10,7 +10,7 @@
 --                          retryable (deferred row), completed / failed /
 --                          cancelled (done row), dlq; NULL when nowhere.
 --   pg_temp.job_places(id) in how many of those places the job is (must be 1)
---   pg_temp.inv()          'ok', or a description of every violation:
+--   pg_temp.inv()          (set-based) 'ok', or a description of every violation:
 --                          counter drift, a job in 0 or 2+ places, a unique
 --                          claim missing or held by a job outside its mask.
 
@@ -62,28 +62,53 @@ CREATE FUNCTION pg_temp.job_unique(id bigint, OUT k bytea, OUT m bit(8)) LANGUAG
 	WHERE u.unique_key IS NOT NULL LIMIT 1
 $$;
 
+-- (job_id, place) of every job, set-based
+CREATE FUNCTION pg_temp.all_locations() RETURNS TABLE (job_id bigint, place text) LANGUAGE sql AS $$
+	SELECT r.job_id, 'available' FROM awa.ready_entries AS r JOIN awa.queue_claim_heads AS h
+		ON h.queue = r.queue AND h.priority = r.priority AND h.enqueue_shard = r.enqueue_shard
+	WHERE r.lane_seq >= h.claim_seq
+	UNION ALL
+	SELECT c.job_id, 'running' FROM awa.lease_claims AS c
+	WHERE NOT EXISTS (SELECT 1 FROM awa.lease_claim_closures AS x
+		WHERE x.job_id = c.job_id AND x.run_lease = c.run_lease AND x.claim_slot = c.claim_slot)
+	UNION ALL
+	SELECT d.job_id, d.state::text FROM awa.deferred_jobs AS d
+	UNION ALL
+	SELECT e.job_id, e.state::text FROM awa.done_entries AS e
+	UNION ALL
+	SELECT q.job_id, 'dlq' FROM awa.dlq_entries AS q
+$$;
+
 CREATE FUNCTION pg_temp.inv() RETURNS text LANGUAGE sql AS $$
+	WITH ids AS (SELECT j AS job_id FROM pg_temp.all_job_ids() AS j),
+	loc AS (SELECT i.job_id, pg_catalog.count(l.place) AS places, pg_catalog.min(l.place) AS place
+			FROM ids AS i LEFT JOIN pg_temp.all_locations() AS l ON l.job_id = i.job_id
+			GROUP BY i.job_id),
+	uk AS (SELECT DISTINCT ON (u.job_id) u.job_id, u.unique_key AS k,
+				COALESCE(u.unique_states, B'11111000') AS m FROM (
+			SELECT job_id, unique_key, unique_states FROM awa.ready_entries
+			UNION ALL SELECT job_id, unique_key, unique_states FROM awa.deferred_jobs
+			UNION ALL SELECT job_id, unique_key, unique_states FROM awa.dlq_entries
+			UNION ALL SELECT job_id, unique_key, unique_states FROM awa.done_entries) AS u
+		   WHERE u.unique_key IS NOT NULL ORDER BY u.job_id),
+	st AS (SELECT l.job_id, l.place, uk.k, uk.m,
+				pg_catalog.substring(uk.m::text, pg_temp.state_bit(l.place) + 1, 1) = '1' AS in_mask
+		   FROM loc AS l JOIN uk ON uk.job_id = l.job_id WHERE l.places = 1)
 	SELECT COALESCE(pg_catalog.string_agg(v, '; ' ORDER BY v), 'ok') FROM (
 		SELECT 'counter drift ' || pg_catalog.count(*) AS v
 		FROM awa.verify_terminal_counters() HAVING pg_catalog.count(*) > 0
 		UNION ALL
-		SELECT 'job ' || j || ' in ' || pg_temp.job_places(j) || ' places'
-		FROM pg_temp.all_job_ids() AS j WHERE pg_temp.job_places(j) <> 1
+		SELECT 'job ' || job_id || ' in ' || places || ' places' FROM loc WHERE places <> 1
 		UNION ALL
 		-- a job whose state is in its mask holds its key
-		SELECT 'job ' || j || ' lacks its unique claim'
-		FROM pg_temp.all_job_ids() AS j, pg_temp.job_unique(j) AS u
-		WHERE u.k IS NOT NULL AND pg_temp.job_state(j) IS NOT NULL
-		  AND pg_catalog.substring(u.m::text, pg_temp.state_bit(pg_temp.job_state(j)) + 1, 1) = '1'
-		  AND NOT EXISTS (SELECT 1 FROM awa.job_unique_claims AS c
-						  WHERE c.unique_key = u.k AND c.job_id = j)
+		SELECT 'job ' || st.job_id || ' lacks its unique claim' FROM st
+		WHERE st.in_mask AND NOT EXISTS (SELECT 1 FROM awa.job_unique_claims AS c
+										 WHERE c.unique_key = st.k AND c.job_id = st.job_id)
 		UNION ALL
 		-- every claim belongs to a job in a state of its mask
 		SELECT 'claim of job ' || c.job_id || ' outside its mask'
-		FROM awa.job_unique_claims AS c, pg_temp.job_unique(c.job_id) AS u
-		WHERE u.k IS DISTINCT FROM c.unique_key
-		   OR pg_temp.job_state(c.job_id) IS NULL
-		   OR pg_catalog.substring(u.m::text, pg_temp.state_bit(pg_temp.job_state(c.job_id)) + 1, 1) <> '1'
+		FROM awa.job_unique_claims AS c LEFT JOIN st ON st.job_id = c.job_id AND st.k = c.unique_key
+		WHERE st.job_id IS NULL OR NOT st.in_mask
 	) AS violations
 $$;
 
