@@ -520,6 +520,7 @@ RETURNS TABLE (job_id bigint, run_lease bigint, state awa.job_state)
 AS 'MODULE_PATHNAME', 'awa_fail_batch'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 ROWS 100;
 COMMENT ON FUNCTION awa.fail_batch(bigint[], bigint[], text[], boolean) IS
 'fail running attempts: retryable with backoff while attempts remain, else failed (or dead-lettered); returns the attempts it ended';
@@ -528,7 +529,8 @@ CREATE FUNCTION awa.retry_after(job_id bigint, run_lease bigint, delay interval)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'awa_retry_after'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET jit = off;
 COMMENT ON FUNCTION awa.retry_after(bigint, bigint, interval) IS
 'make a running attempt''s job retryable at now + delay (the attempt counts); false for a stale attempt';
 
@@ -536,7 +538,8 @@ CREATE FUNCTION awa.snooze(job_id bigint, run_lease bigint, delay interval)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'awa_snooze'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET jit = off;
 COMMENT ON FUNCTION awa.snooze(bigint, bigint, interval) IS
 'make a running attempt''s job scheduled at now + delay without consuming the attempt; false for a stale attempt';
 
@@ -545,7 +548,8 @@ CREATE FUNCTION awa.heartbeat_batch(job_ids bigint[], run_leases bigint[],
 RETURNS integer
 AS 'MODULE_PATHNAME', 'awa_heartbeat_batch'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET jit = off;
 COMMENT ON FUNCTION awa.heartbeat_batch(bigint[], bigint[], jsonb[]) IS
 'record heartbeat (and progress) of open attempts; returns how many attempts it touched';
 
@@ -553,7 +557,8 @@ CREATE FUNCTION awa.cancel(job_id bigint)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'awa_cancel'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET jit = off;
 COMMENT ON FUNCTION awa.cancel(bigint) IS
 'cancel a job in any non-terminal state (notifies awa:cancel for running jobs); false for unknown or terminal jobs';
 
@@ -561,7 +566,8 @@ CREATE FUNCTION awa.promote_due(max_jobs integer DEFAULT 4096)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'awa_promote_due'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET jit = off;
 COMMENT ON FUNCTION awa.promote_due(integer) IS
 'move up to max_jobs due scheduled/retryable jobs of unpaused queues back to available, oldest first; returns how many';
 
@@ -569,7 +575,8 @@ CREATE FUNCTION awa.rescue_expired(max_jobs integer DEFAULT 500)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'awa_rescue_expired'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET jit = off;
 COMMENT ON FUNCTION awa.rescue_expired(integer) IS
 'end up to max_jobs running attempts whose deadline passed or whose heartbeat is stale: retryable, or failed/DLQ when exhausted; returns how many';
 
