@@ -20,7 +20,13 @@ OBJS = \
 	src/awa_complete.o \
 	src/awa_counts.o \
 	src/awa_ring.o \
-	src/awa_maintenance.o
+	src/awa_maintenance.o \
+	src/awa_attempt.o \
+	src/awa_fail.o \
+	src/awa_heartbeat.o \
+	src/awa_cancel.o \
+	src/awa_promote.o \
+	src/awa_rescue.o
 
 DATA = $(EXTENSION)--$(EXTVERSION).sql $(wildcard $(EXTENSION)--*--*.sql)
 
@@ -32,6 +38,9 @@ REGRESS = \
 	claim \
 	complete \
 	ring \
+	fail \
+	cancel \
+	recovery \
 	privileges
 
 REGRESS_OPTS = --load-extension=$(EXTENSION)
@@ -44,7 +53,11 @@ ISOLATION = \
 	prune_vs_writer \
 	rotate_vs_enqueue \
 	maintenance_concurrent \
-	prune_claims_vs_complete
+	prune_claims_vs_complete \
+	cancel_vs_complete \
+	rescue_vs_complete \
+	promote_vs_claim \
+	cancel_vs_claim
 
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 

@@ -286,9 +286,15 @@ QueueSlotLive(int slot)
 
 /*
  * RingLockSlotPartitions
- *		ACCESS EXCLUSIVE on both partitions of a slot, waiting at most
- *		awa.prune_lock_timeout ms, then the re-check "recheck" under the
- *		lock (NULL for none).
+ *		ACCESS EXCLUSIVE on both partitions of a slot, then the re-check
+ *		"recheck" under the lock (NULL for none).
+ *
+ * The first partition (ready_entries / lease_claims, the one readers keep
+ * touching) is waited for at most awa.prune_lock_timeout ms; the second is
+ * taken NOWAIT.  Prune therefore never waits while it holds an exclusive
+ * lock: a writer that holds the second partition and then wants the first
+ * (retry_job deletes a done row, then its retained body) cannot form a
+ * deadlock cycle with prune, it only makes prune return "blocked".
  *
  * Runs inside an internal subtransaction, as PL/pgSQL's exception blocks
  * do: a lock timeout (55P03) rolls the subtransaction back and returns
@@ -307,13 +313,15 @@ RingLockSlotPartitions(AwaRing *ring, int slot, bool (*recheck) (int))
 	const char *volatile result = NULL;
 	char	   *saved_timeout;
 	char	   *lock_sql;
+	char	   *lock_nowait_sql;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
 
 	saved_timeout = GetConfigOptionByName("lock_timeout", NULL, false);
-	lock_sql = psprintf("LOCK TABLE %s, %s IN ACCESS EXCLUSIVE MODE",
-						RingPartition(ring->part_a, slot),
-						RingPartition(ring->part_b, slot));
+	lock_sql = psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
+						RingPartition(ring->part_a, slot));
+	lock_nowait_sql = psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE NOWAIT",
+							   RingPartition(ring->part_b, slot));
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcontext);
@@ -323,6 +331,7 @@ RingLockSlotPartitions(AwaRing *ring, int slot, bool (*recheck) (int))
 		AwaSqlExec("SELECT pg_catalog.set_config('lock_timeout', $1, true)",
 				   1, argtypes, values, NULL, false, 0, SPI_OK_SELECT);
 		AwaSqlExec(lock_sql, 0, NULL, NULL, NULL, false, 0, SPI_OK_UTILITY);
+		AwaSqlExec(lock_nowait_sql, 0, NULL, NULL, NULL, false, 0, SPI_OK_UTILITY);
 		if (recheck != NULL && recheck(slot))
 			result = "skipped_active";
 		if (result == NULL)
