@@ -96,8 +96,8 @@ BEGIN
 		'priority', 1 + (seed * 7 + i) % 4,
 		'max_attempts', 3,
 		'run_at', CASE WHEN (seed + i) % 10 = 0 THEN clock_timestamp() + interval '2 seconds' END,
-		'unique_key', CASE WHEN (seed + i) % 17 = 0
-			THEN encode(convert_to('storm-many-' || ((seed + i) % 2000), 'UTF8'), 'hex') END)))
+		'unique_key', CASE WHEN (seed + i) % 53 = 0
+			THEN encode(convert_to('storm-many-' || ((seed + i) % 5000), 'UTF8'), 'hex') END)))
 	INTO jobs
 	FROM generate_series(1, n) AS i;
 	BEGIN
