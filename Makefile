@@ -34,7 +34,10 @@ REGRESS = \
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 ISOLATION = \
-	rebuild_vs_terminal_writer
+	rebuild_vs_terminal_writer \
+	claim_vs_claim \
+	complete_vs_complete \
+	enqueue_vs_claim
 
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 
