@@ -37,18 +37,18 @@ EXCEPTION WHEN query_canceled OR others THEN
 	RETURN SQLSTATE;
 END
 $$;
-SET LOCAL statement_timeout = '10s';
+SET LOCAL statement_timeout = '60s';
 SELECT is(pg_temp.bounded($q$DO $do$ BEGIN FOR i IN 1..10 LOOP
 		INSERT INTO huge_claimed SELECT c.job_id, c.run_lease FROM awa.claim_batch('hostile_huge', 10000) AS c;
-		END LOOP; END $do$$q$), '00000', 'ten claims of 10k finish within 10 s');
+		END LOOP; END $do$$q$), '00000', 'ten claims of 10k finish within 60 s');
 SELECT is((SELECT count(DISTINCT job_id)::int FROM huge_claimed), 100000, '... and claim all 100k once');
 SELECT is(pg_temp.bounded($$INSERT INTO huge_done SELECT * FROM awa.complete_batch((SELECT array_agg(job_id) FROM huge_claimed),
-		  (SELECT array_agg(run_lease) FROM huge_claimed))$$), '00000', 'complete_batch of 100k attempts finishes within 10 s');
+		  (SELECT array_agg(run_lease) FROM huge_claimed))$$), '00000', 'complete_batch of 100k attempts finishes within 60 s');
 SELECT is((SELECT count(*)::int FROM awa.queue_counts('hostile_huge') WHERE terminal = 100000 AND available = 0 AND running = 0), 1,
 		  '... and completes them all');
 SELECT is(pg_temp.bounded($$INSERT INTO huge_done SELECT * FROM awa.complete_batch((SELECT array_agg(job_id) FROM huge_claimed),
 		  (SELECT array_agg(run_lease) FROM huge_claimed))$$) || ' ' || (SELECT count(*) FROM huge_done), '00000 100000',
-		  'the same 100k pairs again finalize nothing, within 10 s');
+		  'the same 100k pairs again finalize nothing, within 60 s');
 SET LOCAL statement_timeout = '60s';
 SELECT is((SELECT count(*)::int FROM awa.verify_terminal_counters()), 0, 'counters exact after the huge batches');
 
