@@ -132,6 +132,15 @@ BEGIN
 END
 $$;
 
+-- storm.take_held: empty this client's held attempts into two sorted arrays
+CREATE FUNCTION storm.take_held(OUT ids bigint[], OUT leases bigint[]) LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM storm.held_table();
+	WITH h AS (DELETE FROM pg_temp.storm_held RETURNING job_id, run_lease)
+	SELECT array_agg(job_id ORDER BY job_id), array_agg(run_lease ORDER BY job_id) INTO ids, leases FROM h;
+END
+$$;
+
 -- storm.complete_held: complete every held attempt, ledger in the same transaction
 CREATE FUNCTION storm.complete_held() RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
@@ -139,9 +148,7 @@ DECLARE
 	leases bigint[];
 	got int;
 BEGIN
-	PERFORM storm.held_table();
-	WITH h AS (DELETE FROM pg_temp.storm_held RETURNING job_id, run_lease)
-	SELECT array_agg(job_id ORDER BY job_id), array_agg(run_lease ORDER BY job_id) INTO ids, leases FROM h;
+	SELECT t.ids, t.leases INTO ids, leases FROM storm.take_held() AS t;
 	IF ids IS NULL THEN
 		RETURN 0;
 	END IF;
@@ -159,9 +166,7 @@ DECLARE
 	leases bigint[];
 	got int;
 BEGIN
-	PERFORM storm.held_table();
-	WITH h AS (DELETE FROM pg_temp.storm_held RETURNING job_id, run_lease)
-	SELECT array_agg(job_id ORDER BY job_id), array_agg(run_lease ORDER BY job_id) INTO ids, leases FROM h;
+	SELECT t.ids, t.leases INTO ids, leases FROM storm.take_held() AS t;
 	IF ids IS NULL THEN
 		RETURN 0;
 	END IF;

@@ -19,8 +19,12 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=scripts/pgenv.sh
 . scripts/pgenv.sh
+# shellcheck source=test/stress/lib.sh
+. test/stress/lib.sh
 
+own_cluster=false
 if [ -z "${AWA_PGDATA:-}" ] || [ -z "${PGHOST:-}" ]; then
+	own_cluster=true
 	awa_ensure_packages
 	awa_build_install
 	awa_cluster_start test
@@ -31,36 +35,8 @@ clients=${STORM_CLIENTS:-8}
 db=${STORM_DB:-awa_storm}
 out=$(mktemp -d "${TMPDIR:-/tmp}/awa_storm.XXXXXX")
 log=$AWA_PGDATA/server.log
-passed=0
-failed=0
+trap 'rm -rf "$out"; if $own_cluster; then awa_cluster_stop; fi' EXIT
 
-ok() {
-	echo "ok - $1"
-	passed=$((passed + 1))
-}
-notok() {
-	echo "not ok - $1"
-	failed=$((failed + 1))
-}
-finish() {
-	echo "$passed passed, $failed failed"
-	rm -rf "$out"
-	[ "$failed" -eq 0 ]
-	exit $?
-}
-q() {
-	psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$db" -c "$1"
-}
-# check NAME SQL: SQL returns one row "t" (pass) or "f|detail"
-check() {
-	local r
-	r=$(q "$2" 2>&1)
-	if [ "${r%%|*}" = t ]; then
-		ok "$1"
-	else
-		notok "$1: $r"
-	fi
-}
 
 psql -X -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null || exit 1
 # SQLSTATEs in the server log, so that a 40P01 is found by its code too
@@ -70,9 +46,6 @@ psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f test/stress/setup.sql -f test/stress/c
 	finish
 }
 
-have() {
-	[ "$(q "SELECT to_regprocedure('$1') IS NOT NULL")" = t ]
-}
 
 # script weight function-signature...: include the script when all exist
 scripts=()

@@ -20,8 +20,12 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=scripts/pgenv.sh
 . scripts/pgenv.sh
+# shellcheck source=test/stress/lib.sh
+. test/stress/lib.sh
 
+own_cluster=false
 if [ -z "${AWA_PGDATA:-}" ] || [ -z "${PGHOST:-}" ]; then
+	own_cluster=true
 	awa_ensure_packages
 	awa_build_install
 	awa_cluster_start test
@@ -32,18 +36,8 @@ load_seconds=${CRASH_LOAD_SECONDS:-4}
 out=$(mktemp -d "${TMPDIR:-/tmp}/awa_crash.XXXXXX")
 chmod 755 "$out"
 log=$AWA_PGDATA/server.log
-passed=0
-failed=0
 pids=()
 
-ok() {
-	echo "ok - $1"
-	passed=$((passed + 1))
-}
-notok() {
-	echo "not ok - $1"
-	failed=$((failed + 1))
-}
 server_up() {
 	psql -X -q -A -t -d postgres -c "SELECT 1" >/dev/null 2>&1
 }
@@ -57,28 +51,11 @@ cleanup() {
 		awa_pg_ctl start -w -t 60 -l "$log" >/dev/null 2>&1
 	fi
 	rm -rf "$out"
-}
-trap cleanup EXIT
-finish() {
-	echo "$passed passed, $failed failed"
-	[ "$failed" -eq 0 ]
-	exit $?
-}
-q() {
-	psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$db" -c "$1"
-}
-check() {
-	local r
-	r=$(q "$2" 2>&1)
-	if [ "${r%%|*}" = t ]; then
-		ok "$1"
-	else
-		notok "$1: $r"
+	if $own_cluster; then
+		awa_cluster_stop
 	fi
 }
-have() {
-	[ "$(q "SELECT to_regprocedure('$1') IS NOT NULL")" = t ]
-}
+trap cleanup EXIT
 
 psql -X -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null || exit 1
 psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "CREATE EXTENSION awa_queue" -c "CREATE EXTENSION amcheck" \
