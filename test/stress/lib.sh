@@ -1,0 +1,36 @@
+# test/stress/lib.sh -- TAP-style helpers shared by the storm and crash tests.
+# The sourcing script sets $db (database) and may set $out (scratch folder
+# removed by finish); counters $passed / $failed start at 0.
+passed=0
+failed=0
+ok() {
+	echo "ok - $1"
+	passed=$((passed + 1))
+}
+notok() {
+	echo "not ok - $1"
+	failed=$((failed + 1))
+}
+# print the closing line and exit with the verdict
+finish() {
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+	exit $?
+}
+q() {
+	psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$db" -c "$1"
+}
+# check NAME SQL: SQL returns one row "t" (pass) or "f|detail"
+check() {
+	local r
+	r=$(q "$2" 2>&1)
+	if [ "${r%%|*}" = t ]; then
+		ok "$1"
+	else
+		notok "$1: $r"
+	fi
+}
+# have SIGNATURE: the function is installed
+have() {
+	[ "$(q "SELECT to_regprocedure('$1') IS NOT NULL")" = t ]
+}
