@@ -12,9 +12,13 @@
  * grouped and sorted by the counter key before ON CONFLICT.
  *
  * The current claim slot is tried first (claims and completions almost
- * always happen within one rotation); the pairs it did not finalize are
- * looked up in the other slots, and each slot that holds one runs the
- * same statement.  Jobs whose unique claim changes between running and
+ * always happen within one rotation), all or nothing: when every receipt
+ * is there, that one statement does everything, counters included.
+ * Otherwise the pairs are looked up in every slot and each slot that
+ * holds one runs the same statement without the counter upsert; the
+ * groups they finalized are added to the counters at the end in one
+ * ordered upsert, so counter rows are always locked in key order, once
+ * per call.  Jobs whose unique claim changes between running and
  * completed (their mask has one but not the other) take the general path:
  * the same statement, then AwaUniqueSync.
  *
@@ -50,6 +54,13 @@ static AwaPlan claim_slot_plan = {
  * in (job_id, run_lease) order, so locks are taken in key order); every
  * row of "fin" is inserted into done_entries (no ON CONFLICT), so "fin" is
  * exactly what was finalized.
+ *
+ * $5 > 0 is the all-or-nothing guard of the first pass: unless all $5
+ * attempts have their receipt in this slot, nothing is written (the
+ * receipts found stay locked, which the general path needs anyway).  $6
+ * says whether the counter upsert runs in this statement (the first pass)
+ * or is left to the caller, which collects the groups returned here over
+ * several slots and applies them once, in key order (AwaCounterDeltas).
  */
 static AwaPlan complete_fused_plan = {
 	.sql = "WITH req AS (SELECT DISTINCT u.job_id, u.run_lease FROM "
@@ -60,20 +71,23 @@ static AwaPlan complete_fused_plan = {
 	"c.lane_seq, c.enqueue_shard, c.claimed_at, c.unique_key, c.unique_states "
 	"FROM awa.lease_claims AS c WHERE c.job_id = req.job_id "
 	"AND c.run_lease = req.run_lease AND c.claim_slot = $3 FOR UPDATE) AS c), "
-	"closed AS (" AWA_CLOSURE_INSERT_FROM("locked", "'completed'") "), "
+	"usable AS (SELECT l.* FROM locked AS l WHERE $5 = 0 "
+	"OR (SELECT pg_catalog.count(*) FROM locked) = $5), "
+	"closed AS (" AWA_CLOSURE_INSERT_FROM("usable", "'completed'") "), "
 	"att AS (" AWA_ATTEMPT_STATE_DELETE_USING("closed") "), "
 	"fin AS (SELECT l.ready_slot, l.ready_generation, l.job_id, l.kind, l.queue, "
 	"'completed'::awa.job_state AS state, l.priority, l.attempt, l.run_lease, "
 	"l.lane_seq, l.enqueue_shard, l.claimed_at AS attempted_at, "
 	"$4::pg_catalog.timestamptz AS finalized_at, NULL::pg_catalog.jsonb AS payload, "
-	"l.unique_key, l.unique_states FROM locked AS l JOIN closed AS x "
+	"l.unique_key, l.unique_states FROM usable AS l JOIN closed AS x "
 	"ON x.job_id = l.job_id AND x.run_lease = l.run_lease), "
 	"done AS (" AWA_DONE_NARROW_INSERT_FROM("fin") "), "
 	"cnt AS (" AWA_COUNTER_UPSERT_FROM("(SELECT ready_slot, queue, priority, enqueue_shard, "
-									   "1 AS delta FROM done)") ") "
-	"SELECT f.job_id, f.run_lease, f.unique_key, f.unique_states FROM fin AS f",
-	.nargs = 4,
-	.argtypes = {INT8ARRAYOID, INT8ARRAYOID, INT4OID, TIMESTAMPTZOID}
+									   "1 AS delta FROM done WHERE $6)") ") "
+	"SELECT f.job_id, f.run_lease, f.unique_key, f.unique_states, "
+	"f.ready_slot, f.queue, f.priority, f.enqueue_shard FROM fin AS f",
+	.nargs = 6,
+	.argtypes = {INT8ARRAYOID, INT8ARRAYOID, INT4OID, TIMESTAMPTZOID, INT4OID, BOOLOID}
 };
 
 /*
@@ -123,6 +137,7 @@ typedef struct CompleteState
 	int64	   *uids;
 	int			nunique;
 	TimestampTz now;
+	AwaCounterDeltas deltas;	/* groups finalized by later passes */
 } CompleteState;
 
 /*
@@ -158,15 +173,17 @@ PendingArrays(CompleteState *st, Datum *ids, Datum *leases)
  *		claims to sync).  Returns the number of attempts finalized.
  */
 static int
-CompleteInSlot(CompleteState *st, int32 slot)
+CompleteInSlot(CompleteState *st, int32 slot, bool first_pass)
 {
-	Datum		values[4];
+	Datum		values[6];
 	int			done;
 	int			i;
 
 	PendingArrays(st, &values[0], &values[1]);
 	values[2] = Int32GetDatum(slot);
 	values[3] = TimestampTzGetDatum(st->now);
+	values[4] = Int32GetDatum(first_pass ? st->n : 0);
+	values[5] = BoolGetDatum(first_pass);
 	done = AwaPlanExec(&complete_fused_plan, values, NULL, false, 0,
 					   SPI_OK_SELECT);
 	for (i = 0; i < done; i++)
@@ -185,6 +202,13 @@ CompleteInSlot(CompleteState *st, int32 slot)
 			elog(ERROR, "awa_queue: completion returned an attempt it was not given");
 		hit->finalized = true;
 		st->nfinalized++;
+		if (!first_pass)
+			AwaCounterDeltasAdd(&st->deltas,
+								DatumGetInt32(AwaSpiGetDatum(i, 5, &isnull)),
+								DatumGetTextPP(AwaSpiGetDatum(i, 6, &isnull)),
+								DatumGetInt16(AwaSpiGetDatum(i, 7, &isnull)),
+								DatumGetInt16(AwaSpiGetDatum(i, 8, &isnull)),
+								1);
 		out[0] = Int64GetDatum(key.job_id);
 		out[1] = Int64GetDatum(key.run_lease);
 		tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, out, nulls);
@@ -275,7 +299,7 @@ awa_complete_batch(PG_FUNCTION_ARGS)
 
 	/* the common case: every receipt is in the current slot */
 	awa_backend_stats.complete_fused_statements++;
-	awa_backend_stats.complete_fused_jobs += CompleteInSlot(&st, current);
+	awa_backend_stats.complete_fused_jobs += CompleteInSlot(&st, current, true);
 
 	/* the rest: receipts of older slots (or stale pairs, found nowhere) */
 	if (st.nfinalized < st.n)
@@ -293,8 +317,9 @@ awa_complete_batch(PG_FUNCTION_ARGS)
 		for (i = 0; i < nslots && st.nfinalized < st.n; i++)
 		{
 			awa_backend_stats.complete_slot_pass_statements++;
-			awa_backend_stats.complete_slot_pass_jobs += CompleteInSlot(&st, slots[i]);
+			awa_backend_stats.complete_slot_pass_jobs += CompleteInSlot(&st, slots[i], false);
 		}
+		AwaCounterDeltasApply(&st.deltas);
 	}
 
 	/* general path: unique claims that change between running and completed */

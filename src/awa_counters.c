@@ -26,6 +26,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 
 #include "awa_queue.h"
@@ -69,6 +70,70 @@ AwaCountersApply(int n, Datum slots, Datum queues, Datum priorities,
 	values[3] = shards;
 	values[4] = deltas;
 	AwaPlanExec(&counters_apply_plan, values, NULL, false, 0, SPI_OK_INSERT);
+}
+
+/*
+ * AwaCounterDeltasAdd
+ *		Remember one terminal row added (+1) or removed (-1) in a group, to
+ *		be applied later by AwaCounterDeltasApply.
+ *
+ * Paths that write terminal rows in several statements (one per claim
+ * slot) collect their groups here and apply them in one ordered upsert at
+ * the end: counter rows locked by an early statement and others by a later
+ * one would not be locked in key order, and two such transactions could
+ * deadlock.  "queue" is copied.
+ */
+void
+AwaCounterDeltasAdd(AwaCounterDeltas *acc, int32 ready_slot, text *queue,
+					int16 priority, int16 enqueue_shard, int32 delta)
+{
+	if (acc->n == acc->size)
+	{
+		int			size = acc->size == 0 ? 16 : acc->size * 2;
+
+		if (acc->size == 0)
+		{
+			acc->slots = palloc(sizeof(Datum) * size);
+			acc->queues = palloc(sizeof(Datum) * size);
+			acc->priorities = palloc(sizeof(Datum) * size);
+			acc->shards = palloc(sizeof(Datum) * size);
+			acc->deltas = palloc(sizeof(Datum) * size);
+		}
+		else
+		{
+			acc->slots = repalloc(acc->slots, sizeof(Datum) * size);
+			acc->queues = repalloc(acc->queues, sizeof(Datum) * size);
+			acc->priorities = repalloc(acc->priorities, sizeof(Datum) * size);
+			acc->shards = repalloc(acc->shards, sizeof(Datum) * size);
+			acc->deltas = repalloc(acc->deltas, sizeof(Datum) * size);
+		}
+		acc->size = size;
+	}
+	acc->slots[acc->n] = Int32GetDatum(ready_slot);
+	acc->queues[acc->n] = PointerGetDatum(DatumGetTextPCopy(PointerGetDatum(queue)));
+	acc->priorities[acc->n] = Int16GetDatum(priority);
+	acc->shards[acc->n] = Int16GetDatum(enqueue_shard);
+	acc->deltas[acc->n] = Int32GetDatum(delta);
+	acc->n++;
+}
+
+/*
+ * AwaCounterDeltasApply
+ *		Apply the collected deltas through AwaCountersApply (one statement,
+ *		grouped and sorted by the counter key) and forget them.
+ */
+void
+AwaCounterDeltasApply(AwaCounterDeltas *acc)
+{
+	if (acc->n == 0)
+		return;
+	AwaCountersApply(acc->n,
+					 PointerGetDatum(construct_array(acc->slots, acc->n, INT4OID, 4, true, TYPALIGN_INT)),
+					 PointerGetDatum(construct_array(acc->queues, acc->n, TEXTOID, -1, false, TYPALIGN_INT)),
+					 PointerGetDatum(construct_array(acc->priorities, acc->n, INT2OID, 2, true, TYPALIGN_SHORT)),
+					 PointerGetDatum(construct_array(acc->shards, acc->n, INT2OID, 2, true, TYPALIGN_SHORT)),
+					 PointerGetDatum(construct_array(acc->deltas, acc->n, INT4OID, 4, true, TYPALIGN_INT)));
+	acc->n = 0;
 }
 
 /*

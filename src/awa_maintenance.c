@@ -66,7 +66,7 @@ TickPruneLoop(StringInfo buf, const char *key, AwaRingOp op)
 	appendStringInfoString(buf, ": [");
 	for (i = 0; i < awa_maintenance_max_prunes; i++)
 	{
-		const char *status = AwaRingStep(op);
+		const char *status = AwaRingStep(op, true);
 
 		if (i > 0)
 			appendStringInfoString(buf, ", ");
@@ -112,9 +112,9 @@ awa_maintenance(PG_FUNCTION_ARGS)
 		TickAddStatus(&buf, "skipped", "busy");
 	else
 	{
-		TickAddStatus(&buf, "rotate", AwaRingStep(AWA_RING_ROTATE));
+		TickAddStatus(&buf, "rotate", AwaRingStep(AWA_RING_ROTATE, true));
 		TickPruneLoop(&buf, "prune", AWA_RING_PRUNE);
-		TickAddStatus(&buf, "rotate_claims", AwaRingStep(AWA_RING_ROTATE_CLAIMS));
+		TickAddStatus(&buf, "rotate_claims", AwaRingStep(AWA_RING_ROTATE_CLAIMS, true));
 		TickPruneLoop(&buf, "prune_claims", AWA_RING_PRUNE_CLAIMS);
 	}
 	AwaSpiFinish();

@@ -108,6 +108,23 @@ extern void AwaCountersApply(int n, Datum slots, Datum queues, Datum priorities,
 							 Datum shards, Datum deltas);
 extern bool AwaCountersTrusted(void);
 
+/* counter deltas collected over several statements, applied once, sorted */
+typedef struct AwaCounterDeltas
+{
+	int			n;
+	int			size;
+	Datum	   *slots;
+	Datum	   *queues;
+	Datum	   *priorities;
+	Datum	   *shards;
+	Datum	   *deltas;
+} AwaCounterDeltas;
+
+extern void AwaCounterDeltasAdd(AwaCounterDeltas *acc, int32 ready_slot,
+								text *queue, int16 priority,
+								int16 enqueue_shard, int32 delta);
+extern void AwaCounterDeltasApply(AwaCounterDeltas *acc);
+
 /* ------------------------------------------------------------------
  * Hot path (awa_storage.c, awa_unique.c, awa_stats.c): the per-table
  * writers every path reuses.  Enqueue, promotion, retries and DLQ retry
@@ -292,7 +309,7 @@ typedef enum AwaRingOp
 	AWA_RING_PRUNE_CLAIMS
 } AwaRingOp;
 
-extern const char *AwaRingStep(AwaRingOp op);
+extern const char *AwaRingStep(AwaRingOp op, bool never_wait);
 
 /* ------------------------------------------------------------------
  * Failure paths (awa_attempt.c, awa_fail.c, awa_heartbeat.c,

@@ -33,6 +33,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -50,8 +51,11 @@ typedef struct AwaRing
 	int			slot_count;
 	const char *part_a;			/* ready_entries_ / lease_claims_ */
 	const char *part_b;			/* done_entries_ / lease_claim_closures_ */
-	AwaPlan		ensure_state;	/* create the state row if missing */
+	AwaPlan		ensure_state;	/* create the state row if missing (the
+								 * NOT EXISTS keeps an existing row from
+								 * making the insert wait on its updater) */
 	AwaPlan		lock_state;		/* state row FOR UPDATE */
+	AwaPlan		lock_state_skip;	/* state row FOR UPDATE SKIP LOCKED */
 	AwaPlan		ensure_slot;	/* create the slot row of ($1, $2) if missing */
 	AwaPlan		advance;		/* move the cursor to $1 with generation $2 */
 	AwaPlan		stamp_slot;		/* slot row of $1 := generation $2 */
@@ -62,14 +66,20 @@ typedef struct AwaRing
 #define AWA_RING_PLANS(state, slots, nslots, trusted_col, trusted_val) \
 	.ensure_state = { \
 		.sql = "INSERT INTO " state " (singleton, current_slot, generation, slot_count" trusted_col ") " \
-		"VALUES (true, 0, 0, " #nslots trusted_val ") ON CONFLICT (singleton) DO NOTHING", \
+		"SELECT true, 0, 0, " #nslots trusted_val " WHERE NOT EXISTS (SELECT 1 FROM " state ") " \
+		"ON CONFLICT (singleton) DO NOTHING", \
 		.nargs = 0}, \
 	.lock_state = { \
 		.sql = "SELECT current_slot, generation, slot_count FROM " state \
 		" WHERE singleton FOR UPDATE", \
 		.nargs = 0}, \
+	.lock_state_skip = { \
+		.sql = "SELECT current_slot, generation, slot_count FROM " state \
+		" WHERE singleton FOR UPDATE SKIP LOCKED", \
+		.nargs = 0}, \
 	.ensure_slot = { \
-		.sql = "INSERT INTO " slots " (slot, generation) VALUES ($1, $2) " \
+		.sql = "INSERT INTO " slots " (slot, generation) SELECT $1, $2 " \
+		"WHERE NOT EXISTS (SELECT 1 FROM " slots " WHERE slot OPERATOR(pg_catalog.=) $1) " \
 		"ON CONFLICT (slot) DO NOTHING", \
 		.nargs = 2, .argtypes = {INT4OID, INT8OID}}, \
 	.advance = { \
@@ -148,22 +158,49 @@ RingPartition(const char *prefix, int slot)
 }
 
 /*
+ * The local transaction that last took a prune's exclusive locks.  Those
+ * locks are held until the transaction ends, so a later prune in the same
+ * transaction (maintenance() prunes several slots and both rings in one
+ * tick) must not wait for any lock at all: it would wait while holding an
+ * exclusive lock that its blocker may need next.
+ */
+static LocalTransactionId ring_exclusive_lxid = InvalidLocalTransactionId;
+
+/* set by AwaRingStep for the operation it runs (see there) */
+static bool ring_never_wait = false;
+
+#if PG_VERSION_NUM >= 170000
+#define AwaCurrentLxid() (MyProc->vxid.lxid)
+#else
+#define AwaCurrentLxid() (MyProc->lxid)
+#endif
+
+/*
  * RingLockState
  *		Create the ring-state row if missing, lock it FOR UPDATE and make
  *		sure the current slot has its slot row.
  *
  * The only ring lock a rotate or prune transaction takes first; writers
- * never lock it.  Fills *current and *generation.
+ * never lock it.  Fills *current and *generation and returns true.  When
+ * this transaction already holds the exclusive locks of an earlier prune it
+ * must not wait (see ring_exclusive_lxid): the row is then taken SKIP
+ * LOCKED, and false is returned when another rotate or prune holds it.
  */
-static void
+static bool
 RingLockState(AwaRing *ring, int *current, int64 *generation)
 {
 	Datum		values[2];
+	bool		nowait = ring_never_wait ||
+		ring_exclusive_lxid == AwaCurrentLxid();
 
 	AwaPlanExec(&ring->ensure_state, NULL, NULL, false, 0, SPI_OK_INSERT);
-	if (AwaPlanExec(&ring->lock_state, NULL, NULL, false, 0,
-					SPI_OK_SELECT) != 1)
+	if (AwaPlanExec(nowait ? &ring->lock_state_skip : &ring->lock_state,
+					NULL, NULL, false, 0, SPI_OK_SELECT) != 1)
+	{
+		if (nowait)
+			return false;
 		elog(ERROR, "awa_queue: %s ring-state row is missing", ring->label);
+	}
 	*current = (int) AwaSpiGetInt64(0, 1, 0);
 	*generation = AwaSpiGetInt64(0, 2, 0);
 	if (*current < 0 || *current >= ring->slot_count)
@@ -175,6 +212,7 @@ RingLockState(AwaRing *ring, int *current, int64 *generation)
 	values[0] = Int32GetDatum(*current);
 	values[1] = Int64GetDatum(*generation);
 	AwaPlanExec(&ring->ensure_slot, values, NULL, false, 0, SPI_OK_INSERT);
+	return true;
 }
 
 /*
@@ -216,7 +254,8 @@ AwaRingRotate(AwaRing *ring)
 	int			next;
 	Datum		values[2];
 
-	RingLockState(ring, &current, &generation);
+	if (!RingLockState(ring, &current, &generation))
+		return "skipped_busy";
 	next = (current + 1) % ring->slot_count;
 	if (!RingSlotEmpty(ring, next))
 		return "skipped_busy";
@@ -285,6 +324,22 @@ QueueSlotLive(int slot)
 }
 
 /*
+ * PruneLockTimeoutMs
+ *		awa.prune_lock_timeout, capped at half of deadlock_timeout.
+ *
+ * A prune waiting for its exclusive lock can be part of a cycle with a
+ * session that holds a ring partition and waits for a ring-state row the
+ * prune holds.  The prune's wait is bounded; ending it by its lock timeout
+ * before the deadlock detector runs turns such a cycle into a "blocked"
+ * prune instead of a deadlock error for the other session.
+ */
+static int
+PruneLockTimeoutMs(void)
+{
+	return Max(1, Min(awa_prune_lock_timeout_ms, DeadlockTimeout / 2));
+}
+
+/*
  * RingLockSlotPartitions
  *		ACCESS EXCLUSIVE on both partitions of a slot, then the re-check
  *		"recheck" under the lock (NULL for none).
@@ -294,7 +349,9 @@ QueueSlotLive(int slot)
  * taken NOWAIT.  Prune therefore never waits while it holds an exclusive
  * lock: a writer that holds the second partition and then wants the first
  * (retry_job deletes a done row, then its retained body) cannot form a
- * deadlock cycle with prune, it only makes prune return "blocked".
+ * deadlock cycle with prune, it only makes prune return "blocked".  When
+ * this transaction already holds the exclusive locks of an earlier prune,
+ * the first partition is taken NOWAIT as well (ring_exclusive_lxid).
  *
  * Runs inside an internal subtransaction, as PL/pgSQL's exception blocks
  * do: a lock timeout (55P03) rolls the subtransaction back and returns
@@ -318,8 +375,9 @@ RingLockSlotPartitions(AwaRing *ring, int slot, bool (*recheck) (int))
 	Datum		values[1];
 
 	saved_timeout = GetConfigOptionByName("lock_timeout", NULL, false);
-	lock_sql = psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
-						RingPartition(ring->part_a, slot));
+	lock_sql = psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE%s",
+						RingPartition(ring->part_a, slot),
+						ring_exclusive_lxid == AwaCurrentLxid() ? " NOWAIT" : "");
 	lock_nowait_sql = psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE NOWAIT",
 							   RingPartition(ring->part_b, slot));
 
@@ -327,7 +385,7 @@ RingLockSlotPartitions(AwaRing *ring, int slot, bool (*recheck) (int))
 	MemoryContextSwitchTo(oldcontext);
 	PG_TRY();
 	{
-		values[0] = CStringGetTextDatum(psprintf("%dms", awa_prune_lock_timeout_ms));
+		values[0] = CStringGetTextDatum(psprintf("%dms", PruneLockTimeoutMs()));
 		AwaSqlExec("SELECT pg_catalog.set_config('lock_timeout', $1, true)",
 				   1, argtypes, values, NULL, false, 0, SPI_OK_SELECT);
 		AwaSqlExec(lock_sql, 0, NULL, NULL, NULL, false, 0, SPI_OK_UTILITY);
@@ -335,7 +393,10 @@ RingLockSlotPartitions(AwaRing *ring, int slot, bool (*recheck) (int))
 		if (recheck != NULL && recheck(slot))
 			result = "skipped_active";
 		if (result == NULL)
+		{
 			ReleaseCurrentSubTransaction();
+			ring_exclusive_lxid = AwaCurrentLxid();
+		}
 		else
 			RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
@@ -443,7 +504,8 @@ AwaRingPruneQueue(void)
 	const char *status;
 	Datum		values[1];
 
-	RingLockState(&queue_ring, &current, &generation);
+	if (!RingLockState(&queue_ring, &current, &generation))
+		return "blocked";
 	slot = RingPruneTarget(&queue_ring, current);
 	if (slot < 0)
 		return "noop";
@@ -485,7 +547,8 @@ AwaRingPruneClaims(void)
 	Oid			argtypes[1] = {INT4OID};
 	Datum		values[1];
 
-	RingLockState(&claim_ring, &current, &generation);
+	if (!RingLockState(&claim_ring, &current, &generation))
+		return "blocked";
 	slot = RingPruneTarget(&claim_ring, current);
 	if (slot < 0)
 		return "noop";
@@ -515,10 +578,15 @@ AwaRingPruneClaims(void)
  * AwaRingStep
  *		Run one ring operation inside an existing SPI connection; used by
  *		awa.maintenance() and by the four SQL-callable wrappers below.
+ *
+ * "never_wait" (the maintenance tick) takes the ring-state row SKIP LOCKED:
+ * a tick has already read ring partitions, and must not wait for a row
+ * whose holder may be waiting for an exclusive lock on one of them.
  */
 const char *
-AwaRingStep(AwaRingOp op)
+AwaRingStep(AwaRingOp op, bool never_wait)
 {
+	ring_never_wait = never_wait;
 	switch (op)
 	{
 		case AWA_RING_ROTATE:
@@ -545,7 +613,7 @@ RingStepText(AwaRingOp op)
 	const char *status;
 
 	AwaSpiConnect();
-	status = AwaRingStep(op);
+	status = AwaRingStep(op, false);
 	AwaSpiFinish();
 	PG_RETURN_TEXT_P(cstring_to_text(status));
 }

@@ -190,9 +190,10 @@ INSERT INTO hijack_calls (fn, sql) VALUES
 	('awa.set_enqueue_shards(text,integer)', $$SELECT awa.set_enqueue_shards('hj_q', 2)::text$$),
 	('awa.set_dlq_enabled(text,boolean)', $$SELECT awa.set_dlq_enabled('hj_q', true)::text$$),
 	('awa.fail_batch(bigint[],bigint[],text[],boolean)',
-	 $$SELECT ARRAY(SELECT ROW(f.*)::text FROM awa.fail_batch(ARRAY(SELECT job_id FROM awa.claim_batch('hj_q', 1)),
-		ARRAY[1::bigint], ARRAY['e'], false) AS f)::text$$),
-	('awa.cancel(bigint)', $$SELECT awa.cancel(ARRAY(SELECT awa.enqueue_many('[{"kind": "hj", "queue": "hj_q"}]'))[1])::text$$),
+	 $$WITH c AS (SELECT job_id, run_lease FROM awa.claim_batch('hj_q', 1))
+		SELECT ARRAY(SELECT ROW(f.*)::text FROM awa.fail_batch(ARRAY(SELECT job_id FROM c),
+		ARRAY(SELECT run_lease FROM c), ARRAY(SELECT 'e' FROM c), false) AS f)::text$$),
+	('awa.cancel(bigint)', $$SELECT awa.cancel((ARRAY(SELECT awa.enqueue_many('[{"kind": "hj", "queue": "hj_q"}]')))[1])::text$$),
 	('awa.promote_due(integer)', $$SELECT awa.promote_due(10)::text$$),
 	('awa.rescue_expired(integer)', $$SELECT awa.rescue_expired(10)::text$$),
 	('awa.maintenance()', $$SELECT awa.maintenance()::text$$),

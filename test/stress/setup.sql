@@ -192,8 +192,13 @@ CREATE FUNCTION storm.some_done(st text, r int) RETURNS bigint LANGUAGE sql STAB
 $$;
 
 CREATE FUNCTION storm.cancel_some(r int) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	jid bigint := storm.some_job(r);
 BEGIN
-	INSERT INTO storm.ops VALUES ('cancel', awa.cancel(storm.some_job(r))::text);
+	-- nothing enqueued yet: awa.cancel(NULL) is a documented 22004
+	IF jid IS NOT NULL THEN
+		INSERT INTO storm.ops VALUES ('cancel', awa.cancel(jid)::text);
+	END IF;
 END
 $$;
 
@@ -236,6 +241,9 @@ DECLARE
 	jid bigint := storm.some_job(r);
 	n int;
 BEGIN
+	IF jid IS NULL THEN
+		RETURN;
+	END IF;
 	IF r % 2 = 0 THEN
 		DELETE FROM awa.jobs AS j WHERE j.id = jid;
 		GET DIAGNOSTICS n = ROW_COUNT;

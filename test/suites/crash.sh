@@ -193,8 +193,11 @@ check "every committed enqueue is present exactly once (or counted by a prune ro
 			  (SELECT count(*) FROM storm.enq AS e WHERE e.status = 'committed'
 			   AND NOT EXISTS (SELECT 1 FROM storm.census AS c WHERE c.job_id = e.job_id)) AS missing,
 			  (SELECT coalesce(sum(pruned_completed_count), 0) FROM awa.queue_terminal_rollups WHERE queue = 'crash_q') AS pruned) AS x"
+# Only crash_q is checked: a sequence value handed to a transaction that the
+# crash aborted may be handed out again after recovery (its WAL record can
+# be lost with the transaction), here to the crash_probe enqueue.
 check "no aborted enqueue is present" \
-	"SELECT count(*) = 0 FROM storm.enq AS e JOIN storm.census AS c USING (job_id) WHERE e.status <> 'committed'"
+	"SELECT count(*) = 0 FROM storm.enq AS e JOIN storm.census AS c USING (job_id) WHERE e.status <> 'committed' AND c.queue = 'crash_q'"
 check "nothing is present that no committed enqueue wrote" \
 	"SELECT count(*) = 0 FROM storm.census AS c WHERE c.queue = 'crash_q'
 	 AND NOT EXISTS (SELECT 1 FROM storm.enq AS e WHERE e.job_id = c.job_id AND e.status = 'committed')"
