@@ -11,7 +11,10 @@ OBJS = \
 	src/awa_spi.o \
 	src/awa_validate.o \
 	src/awa_counters.o \
-	src/awa_admin.o
+	src/awa_admin.o \
+	src/awa_terminal.o \
+	src/awa_dlq.o \
+	src/awa_compat.o
 
 DATA = $(EXTENSION)--$(EXTVERSION).sql $(wildcard $(EXTENSION)--*--*.sql)
 
