@@ -12,6 +12,13 @@ OBJS = \
 	src/awa_validate.o \
 	src/awa_counters.o \
 	src/awa_admin.o \
+	src/awa_stats.o \
+	src/awa_storage.o \
+	src/awa_unique.o \
+	src/awa_enqueue.o \
+	src/awa_claim.o \
+	src/awa_complete.o \
+	src/awa_counts.o \
 	src/awa_terminal.o \
 	src/awa_dlq.o \
 	src/awa_compat.o
@@ -22,7 +29,10 @@ REGRESS = \
 	install \
 	admin \
 	counters \
-	privileges
+	privileges \
+	enqueue \
+	claim \
+	complete
 
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 

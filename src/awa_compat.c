@@ -574,7 +574,7 @@ awa_jobs_write(PG_FUNCTION_ARGS)
 		JOBS_UNIQUE_KEY, JOBS_UNIQUE_STATES, -1};
 		int			i;
 
-		for (i = 0; i < lengthof(producer_forbidden); i++)
+		for (i = 0; i < (int) lengthof(producer_forbidden); i++)
 		{
 			int			col = producer_forbidden[i];
 
