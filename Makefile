@@ -32,12 +32,18 @@ REGRESS = \
 	privileges \
 	enqueue \
 	claim \
-	complete
+	complete \
+	terminal \
+	dlq \
+	compat
 
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 ISOLATION = \
-	rebuild_vs_terminal_writer
+	rebuild_vs_terminal_writer \
+	compat_delete_vs_claim \
+	compat_delete_vs_complete \
+	dlq_move_vs_retry
 
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 

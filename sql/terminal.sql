@@ -136,4 +136,9 @@ SELECT awa.discard_failed_by_kind('');
 SELECT * FROM terminal_counts('seedq');
 SELECT * FROM terminal_inv();
 
+-- leave no DLQ rows behind: purge by queue releases nothing here (no keys)
+SELECT awa.purge_dlq('seedq');
+SELECT * FROM terminal_counts('seedq');
+
 DROP FUNCTION terminal_counts(text);
+DROP FUNCTION terminal_inv();

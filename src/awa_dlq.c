@@ -74,7 +74,7 @@ static AwaPlan purge_dlq_plan = {
 	.sql = AWA_DLQ_REMOVE("($1::pg_catalog.text IS NULL OR q.queue OPERATOR(pg_catalog.=) $1) "
 						  "AND ($2::pg_catalog.text IS NULL OR q.kind OPERATOR(pg_catalog.=) $2) "
 						  "AND ($3::pg_catalog.interval IS NULL OR q.dlq_at OPERATOR(pg_catalog.<) "
-						  "pg_catalog.now() OPERATOR(pg_catalog.-) $3)"),
+						  "(pg_catalog.now() OPERATOR(pg_catalog.-) $3))"),
 	.nargs = 3,
 	.argtypes = {TEXTOID, TEXTOID, INTERVALOID}
 };
