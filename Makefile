@@ -41,6 +41,9 @@ REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 ISOLATION = \
 	rebuild_vs_terminal_writer \
+	claim_vs_claim \
+	complete_vs_complete \
+	enqueue_vs_claim \
 	compat_delete_vs_claim \
 	compat_delete_vs_complete \
 	dlq_move_vs_retry

@@ -60,7 +60,7 @@
  * Locks the chosen claim head, skipping locked ones.
  */
 static AwaPlan lane_pick_plan = {
-	.sql = "SELECT ch.priority, ch.enqueue_shard, eh.next_seq "
+	.sql = "SELECT ch.priority, ch.enqueue_shard, eh.next_seq, ch.claim_seq "
 	"FROM awa.queue_claim_heads AS ch "
 	"JOIN awa.queue_enqueue_heads AS eh ON eh.queue = ch.queue "
 	"AND eh.priority = ch.priority AND eh.enqueue_shard = ch.enqueue_shard "
@@ -79,20 +79,20 @@ static AwaPlan lane_pick_plan = {
 };
 
 /*
- * Claim up to $4 rows of one (locked) lane, FIFO; advance its claim head
+ * Claim up to $4 rows of one (locked) lane, FIFO from its claim_seq $9
+ * (read under the lock by the lane pick, so the scan starts at the
+ * index position instead of walking claimed history); advance its claim head
  * past them (or to the committed next_seq $5 read before the scan, when
  * fewer rows were found: gap recovery); append the receipts; return the
  * claimed jobs in lane order as awa.claimed_job columns plus the unique
  * mask.
  */
 static AwaPlan lane_claim_plan = {
-	.sql = "WITH h AS (SELECT claim_seq FROM awa.queue_claim_heads "
-	"WHERE queue = $1 AND priority = $2 AND enqueue_shard = $3), "
-	"sel AS (SELECT r.ready_slot, r.ready_generation, r.job_id, r.kind, r.queue, "
+	.sql = "WITH sel AS (SELECT r.ready_slot, r.ready_generation, r.job_id, r.kind, r.queue, "
 	"r.args, r.priority, r.attempt, r.run_lease, r.max_attempts, r.lane_seq, "
 	"r.enqueue_shard, r.run_at, r.unique_key, r.unique_states, r.payload "
-	"FROM awa.ready_entries AS r, h WHERE r.queue = $1 AND r.priority = $2 "
-	"AND r.enqueue_shard = $3 AND r.lane_seq >= h.claim_seq "
+	"FROM awa.ready_entries AS r WHERE r.queue = $1 AND r.priority = $2 "
+	"AND r.enqueue_shard = $3 AND r.lane_seq >= $9 "
 	"ORDER BY r.lane_seq LIMIT $4), "
 	"adv AS (UPDATE awa.queue_claim_heads AS ch SET claim_seq = GREATEST(ch.claim_seq, "
 	"(SELECT pg_catalog.max(s.lane_seq) + 1 FROM sel AS s), "
@@ -103,17 +103,16 @@ static AwaPlan lane_claim_plan = {
 	"s.priority, (" EFFECTIVE_PRIORITY("s.priority", "s.run_at", "$6", "$7") ")::pg_catalog.int2 "
 	"AS effective_priority, (s.attempt + 1)::pg_catalog.int2 AS attempt, s.max_attempts, "
 	"s.lane_seq, s.enqueue_shard, $6 AS claimed_at, $6 + $8 AS deadline_at, "
-	"s.unique_key, s.unique_states FROM sel AS s), "
+	"s.unique_key, s.unique_states, s.args, s.payload FROM sel AS s), "
 	"ins AS (" AWA_RECEIPT_INSERT_FROM("rcpt") ") "
-	"SELECT s.job_id, i.run_lease, s.kind, s.queue, s.args, s.priority, "
-	"(s.attempt + 1)::pg_catalog.int2, s.max_attempts, "
-	"COALESCE(s.payload -> 'metadata', '{}'::pg_catalog.jsonb), "
+	"SELECT s.job_id, s.run_lease, s.kind, s.queue, s.args, s.priority, s.attempt, "
+	"s.max_attempts, COALESCE(s.payload -> 'metadata', '{}'::pg_catalog.jsonb), "
 	"ARRAY(SELECT pg_catalog.jsonb_array_elements_text(s.payload -> 'tags')), "
-	"$6, $6 + $8, i.claim_slot, i.effective_priority, s.unique_key, s.unique_states "
-	"FROM sel AS s JOIN ins AS i ON i.job_id = s.job_id ORDER BY s.lane_seq",
-	.nargs = 8,
+	"s.claimed_at, s.deadline_at, s.claim_slot, s.effective_priority, s.unique_key, "
+	"s.unique_states FROM rcpt AS s ORDER BY s.lane_seq",
+	.nargs = 9,
 	.argtypes = {TEXTOID, INT2OID, INT2OID, INT4OID, INT8OID, TIMESTAMPTZOID,
-	FLOAT8OID, INTERVALOID}
+	FLOAT8OID, INTERVALOID, INT8OID}
 };
 
 /* number of awa.claimed_job columns returned by the claim statement */
@@ -205,10 +204,11 @@ awa_claim_batch(PG_FUNCTION_ARGS)
 	while (remaining > 0 && nvisited < (AWA_PRIORITY_MAX + 1) * AWA_SHARDS_MAX)
 	{
 		Datum		pick_args[4];
-		Datum		claim_args[8];
+		Datum		claim_args[9];
 		int16		priority;
 		int16		shard;
 		int64		next_seq;
+		int64		claim_seq;
 		int			claimed;
 		int			i;
 
@@ -223,6 +223,7 @@ awa_claim_batch(PG_FUNCTION_ARGS)
 		priority = (int16) AwaSpiGetInt64(0, 1, 0);
 		shard = (int16) AwaSpiGetInt64(0, 2, 0);
 		next_seq = AwaSpiGetInt64(0, 3, 0);
+		claim_seq = AwaSpiGetInt64(0, 4, 0);
 		visited[nvisited++] = Int32GetDatum((int32) priority * 100 + shard);
 
 		claim_args[0] = PointerGetDatum(queue);
@@ -233,6 +234,7 @@ awa_claim_batch(PG_FUNCTION_ARGS)
 		claim_args[5] = TimestampTzGetDatum(now);
 		claim_args[6] = Float8GetDatum(aging_secs);
 		claim_args[7] = deadline;
+		claim_args[8] = Int64GetDatum(claim_seq);
 		awa_backend_stats.claim_lane_statements++;
 		claimed = AwaPlanExec(&lane_claim_plan, claim_args, NULL, false, 0,
 							  SPI_OK_SELECT);

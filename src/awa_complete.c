@@ -44,16 +44,22 @@ static AwaPlan claim_slot_plan = {
 	.nargs = 0
 };
 
-/* the fused completion of the attempts ($1, $2) whose receipts are in slot $3 */
+/*
+ * The fused completion of the attempts ($1, $2) whose receipts are in slot
+ * $3.  The receipts are probed one primary-key lookup per attempt (LATERAL,
+ * in (job_id, run_lease) order, so locks are taken in key order); every
+ * row of "fin" is inserted into done_entries (no ON CONFLICT), so "fin" is
+ * exactly what was finalized.
+ */
 static AwaPlan complete_fused_plan = {
 	.sql = "WITH req AS (SELECT DISTINCT u.job_id, u.run_lease FROM "
-	"ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int8[])) AS u(job_id, run_lease)), "
-	"locked AS (SELECT c.claim_slot, c.job_id, c.run_lease, c.ready_slot, "
-	"c.ready_generation, c.kind, c.queue, c.priority, c.attempt, c.lane_seq, "
-	"c.enqueue_shard, c.claimed_at, c.unique_key, c.unique_states "
-	"FROM awa.lease_claims AS c JOIN req ON c.job_id = req.job_id "
-	"AND c.run_lease = req.run_lease WHERE c.claim_slot = $3 "
-	"ORDER BY c.job_id, c.run_lease FOR UPDATE OF c), "
+	"ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int8[])) "
+	"AS u(job_id, run_lease) ORDER BY u.job_id, u.run_lease), "
+	"locked AS (SELECT c.* FROM req CROSS JOIN LATERAL (SELECT c.claim_slot, c.job_id, "
+	"c.run_lease, c.ready_slot, c.ready_generation, c.kind, c.queue, c.priority, c.attempt, "
+	"c.lane_seq, c.enqueue_shard, c.claimed_at, c.unique_key, c.unique_states "
+	"FROM awa.lease_claims AS c WHERE c.job_id = req.job_id "
+	"AND c.run_lease = req.run_lease AND c.claim_slot = $3 FOR UPDATE) AS c), "
 	"closed AS (" AWA_CLOSURE_INSERT_FROM("locked", "'completed'") "), "
 	"att AS (" AWA_ATTEMPT_STATE_DELETE_USING("closed") "), "
 	"fin AS (SELECT l.ready_slot, l.ready_generation, l.job_id, l.kind, l.queue, "
@@ -65,18 +71,18 @@ static AwaPlan complete_fused_plan = {
 	"done AS (" AWA_DONE_NARROW_INSERT_FROM("fin") "), "
 	"cnt AS (" AWA_COUNTER_UPSERT_FROM("(SELECT ready_slot, queue, priority, enqueue_shard, "
 									   "1 AS delta FROM done)") ") "
-	"SELECT f.job_id, f.run_lease, f.unique_key, f.unique_states FROM fin AS f "
-	"JOIN done AS d ON d.job_id = f.job_id AND d.run_lease = f.run_lease",
+	"SELECT f.job_id, f.run_lease, f.unique_key, f.unique_states FROM fin AS f",
 	.nargs = 4,
 	.argtypes = {INT8ARRAYOID, INT8ARRAYOID, INT4OID, TIMESTAMPTZOID}
 };
 
 /* the other claim slots holding receipts of attempts ($1, $2) */
 static AwaPlan other_slots_plan = {
-	.sql = "SELECT DISTINCT c.claim_slot FROM awa.lease_claims AS c "
-	"JOIN ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int8[])) AS u(job_id, run_lease) "
-	"ON c.job_id = u.job_id AND c.run_lease = u.run_lease "
-	"WHERE c.claim_slot <> $3 ORDER BY 1",
+	.sql = "SELECT DISTINCT c.claim_slot FROM "
+	"ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int8[])) "
+	"AS u(job_id, run_lease) CROSS JOIN LATERAL (SELECT c.claim_slot FROM awa.lease_claims AS c "
+	"WHERE c.job_id = u.job_id AND c.run_lease = u.run_lease AND c.claim_slot <> $3 "
+	"OFFSET 0) AS c ORDER BY 1",
 	.nargs = 3,
 	.argtypes = {INT8ARRAYOID, INT8ARRAYOID, INT4OID}
 };
