@@ -19,6 +19,12 @@ OBJS = \
 	src/awa_claim.o \
 	src/awa_complete.o \
 	src/awa_counts.o \
+	src/awa_attempt.o \
+	src/awa_fail.o \
+	src/awa_heartbeat.o \
+	src/awa_cancel.o \
+	src/awa_promote.o \
+	src/awa_rescue.o \
 	src/awa_terminal.o \
 	src/awa_dlq.o \
 	src/awa_compat.o
@@ -33,6 +39,9 @@ REGRESS = \
 	enqueue \
 	claim \
 	complete \
+	fail \
+	cancel \
+	recovery \
 	terminal \
 	dlq \
 	compat
@@ -44,6 +53,10 @@ ISOLATION = \
 	claim_vs_claim \
 	complete_vs_complete \
 	enqueue_vs_claim \
+	cancel_vs_complete \
+	rescue_vs_complete \
+	promote_vs_claim \
+	cancel_vs_claim \
 	compat_delete_vs_claim \
 	compat_delete_vs_complete \
 	dlq_move_vs_retry
@@ -83,3 +96,9 @@ cppcheck:
 	cppcheck $(CPPCHECK_FLAGS) src/
 
 .PHONY: cppcheck
+
+# The regression and isolation suites with the server under valgrind memcheck.
+valgrind:
+	bash scripts/valgrind.sh
+
+.PHONY: valgrind

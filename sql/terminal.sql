@@ -62,7 +62,7 @@ SELECT awa.move_failed_to_dlq(9004, 'poison');
 SELECT * FROM terminal_inv();
 SELECT * FROM terminal_counts('seedq');
 SELECT job_id, kind, state, args, attempt, run_lease, original_run_lease, dlq_reason, payload
-FROM awa.dlq_entries ORDER BY job_id;
+FROM awa.dlq_entries WHERE queue = 'seedq' ORDER BY job_id;
 SELECT id, state, args, errors FROM awa.jobs WHERE id = 9004;
 -- not failed any more, completed, unknown: nothing to move
 SELECT awa.move_failed_to_dlq(9004, 'again'), awa.move_failed_to_dlq(9001, 'x'),
@@ -72,7 +72,7 @@ SELECT awa.move_failed_to_dlq(9004, 'again'), awa.move_failed_to_dlq(9001, 'x'),
 SELECT awa.bulk_move_failed_to_dlq('seed', 'seedq', 'bulk');
 SELECT * FROM terminal_inv();
 SELECT * FROM terminal_counts('seedq');
-SELECT awa.bulk_move_failed_to_dlq();
+SELECT awa.bulk_move_failed_to_dlq(queue => 'seedq');
 
 -- discard_failed_by_kind: exactly the 4 failed rows of a second kind, spread
 -- over two slots and two shards of priority 1 (two counter groups)

@@ -5,10 +5,12 @@
  *	  and bulk), discarding failed jobs by kind, retrying and purging DLQ
  *	  rows.
  *
- * dlq_entries is written through AwaDlqInsertRows and AWA_DLQ_REMOVE
- * only.  Moves and discards take their terminal rows through
- * AwaTerminalRemove (awa_terminal.c), so the live terminal counters are
- * decremented in the same statement that deletes the done rows.  Every
+ * dlq_entries is written through AWA_DLQ_INSERT_FROM (shared with the
+ * failure paths) and AWA_DLQ_REMOVE only.  Moves and discards take their
+ * terminal rows through AWA_TERMINAL_REMOVE_CTES (awa_queue.h), so the
+ * live terminal counters are decremented in the same statement that
+ * deletes the done rows; a move inserts the DLQ rows in that statement
+ * too (AWA_TERMINAL_TO_DLQ).  Every
  * path that removes a DLQ row releases or moves its unique claim (awa v22
  * leaked the claims of purged rows, hazard O7).  DLQ retry keeps the
  * job's run_lease (hazard O3).
@@ -29,26 +31,26 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "awa_queue.h"
 
 #define FAILED_STATE "'failed'::awa.job_state"
 
-static AwaPlan move_remove_plan = {
-	.sql = AWA_TERMINAL_REMOVE("e.job_id OPERATOR(pg_catalog.=) $1 "
-							   "AND e.state OPERATOR(pg_catalog.=) " FAILED_STATE),
-	.nargs = 1,
-	.argtypes = {INT8OID}
+static AwaPlan move_plan = {
+	.sql = AWA_TERMINAL_TO_DLQ("e.job_id OPERATOR(pg_catalog.=) $1 "
+							   "AND e.state OPERATOR(pg_catalog.=) " FAILED_STATE, "$2"),
+	.nargs = 2,
+	.argtypes = {INT8OID, TEXTOID}
 };
 
-static AwaPlan bulk_remove_plan = {
-	.sql = AWA_TERMINAL_REMOVE("e.state OPERATOR(pg_catalog.=) " FAILED_STATE " "
+static AwaPlan bulk_move_plan = {
+	.sql = AWA_TERMINAL_TO_DLQ("e.state OPERATOR(pg_catalog.=) " FAILED_STATE " "
 							   "AND ($1::pg_catalog.text IS NULL OR e.kind OPERATOR(pg_catalog.=) $1) "
-							   "AND ($2::pg_catalog.text IS NULL OR e.queue OPERATOR(pg_catalog.=) $2)"),
-	.nargs = 2,
-	.argtypes = {TEXTOID, TEXTOID}
+							   "AND ($2::pg_catalog.text IS NULL OR e.queue OPERATOR(pg_catalog.=) $2)",
+							   "$3"),
+	.nargs = 3,
+	.argtypes = {TEXTOID, TEXTOID, TEXTOID}
 };
 
 static AwaPlan discard_remove_plan = {
@@ -78,117 +80,6 @@ static AwaPlan purge_dlq_plan = {
 	.nargs = 3,
 	.argtypes = {TEXTOID, TEXTOID, INTERVALOID}
 };
-
-static AwaPlan dlq_insert_plan = {
-	.sql = "INSERT INTO awa.dlq_entries (job_id, kind, queue, args, state, priority, "
-	"attempt, run_lease, max_attempts, run_at, attempted_at, finalized_at, created_at, "
-	"unique_key, unique_states, payload, dlq_reason, original_run_lease) "
-	"SELECT u.job_id, u.kind, u.queue, u.args, 'failed'::awa.job_state, u.priority, "
-	"u.attempt, u.run_lease, u.max_attempts, u.run_at, u.attempted_at, "
-	"COALESCE(u.finalized_at, pg_catalog.clock_timestamp()), u.created_at, "
-	"u.unique_key, u.unique_states, u.payload, $16, u.run_lease "
-	"FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), "
-	"pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest($3::pg_catalog.text[]), "
-	"pg_catalog.unnest($4::pg_catalog.jsonb[]), pg_catalog.unnest($5::pg_catalog.int2[]), "
-	"pg_catalog.unnest($6::pg_catalog.int2[]), pg_catalog.unnest($7::pg_catalog.int8[]), "
-	"pg_catalog.unnest($8::pg_catalog.int2[]), "
-	"pg_catalog.unnest($9::pg_catalog.timestamptz[]), "
-	"pg_catalog.unnest($10::pg_catalog.timestamptz[]), "
-	"pg_catalog.unnest($11::pg_catalog.timestamptz[]), "
-	"pg_catalog.unnest($12::pg_catalog.timestamptz[]), "
-	"pg_catalog.unnest($13::pg_catalog.bytea[]), pg_catalog.unnest($14::pg_catalog.bit[]), "
-	"pg_catalog.unnest($15::pg_catalog.jsonb[])) "
-	"AS u(job_id, kind, queue, args, priority, attempt, run_lease, max_attempts, "
-	"run_at, attempted_at, finalized_at, created_at, unique_key, unique_states, payload) "
-	"ORDER BY u.job_id",
-	.nargs = 16,
-	.argtypes = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID,
-		INT2ARRAYOID, INT2ARRAYOID, INT8ARRAYOID, INT2ARRAYOID,
-		TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
-		TIMESTAMPTZARRAYOID, BYTEAARRAYOID, BITARRAYOID, JSONBARRAYOID,
-	TEXTOID}
-};
-
-/*
- * DlqArray
- *		A one-dimensional array of n datums of type elemtype (nulls may be
- *		NULL when no element is null).
- */
-static Datum
-DlqArray(Datum *elems, bool *nulls, int n, Oid elemtype)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
-											  elemtype, typlen, typbyval,
-											  typalign));
-}
-
-/*
- * AwaDlqInsertRows
- *		Dead-letter n jobs with one statement (rows sorted by job_id):
- *		state failed, dlq_reason "reason", original_run_lease = run_lease,
- *		finalized_at kept (now when the row has none), body and payload
- *		(errors history) as given.  A job already in the DLQ is a unique
- *		violation (23505).  Does no unique sync: the claim of a failed job
- *		stays failed.
- */
-void
-AwaDlqInsertRows(AwaJobRow *rows, int n, text *reason)
-{
-	Oid			types[15] = {INT8OID, TEXTOID, TEXTOID, JSONBOID, INT2OID,
-		INT2OID, INT8OID, INT2OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID, TIMESTAMPTZOID, BYTEAOID, BITOID, JSONBOID};
-	Datum	   *cols[15];
-	bool	   *cnulls[15];
-	Datum		values[16];
-	int			i;
-	int			c;
-
-	if (n <= 0)
-		return;
-	for (c = 0; c < 15; c++)
-	{
-		cols[c] = palloc(sizeof(Datum) * n);
-		cnulls[c] = palloc0(sizeof(bool) * n);
-	}
-	for (i = 0; i < n; i++)
-	{
-		AwaJobRow  *r = &rows[i];
-
-		cols[0][i] = Int64GetDatum(r->job_id);
-		cols[1][i] = PointerGetDatum(r->kind);
-		cols[2][i] = PointerGetDatum(r->queue);
-		cols[3][i] = PointerGetDatum(r->args);
-		cols[4][i] = Int16GetDatum(r->priority);
-		cols[5][i] = Int16GetDatum(r->attempt);
-		cols[6][i] = Int64GetDatum(r->run_lease);
-		cols[7][i] = Int16GetDatum(r->max_attempts);
-		cols[8][i] = TimestampTzGetDatum(r->run_at);
-		cols[9][i] = TimestampTzGetDatum(r->attempted_at);
-		cnulls[9][i] = !r->has_attempted_at;
-		cols[10][i] = TimestampTzGetDatum(r->finalized_at);
-		cnulls[10][i] = !r->has_finalized_at;
-		cols[11][i] = TimestampTzGetDatum(r->created_at);
-		cols[12][i] = PointerGetDatum(r->unique_key);
-		cnulls[12][i] = (r->unique_key == NULL);
-		cols[13][i] = r->unique_key ? AwaMaskDatum(r->unique_mask) : (Datum) 0;
-		cnulls[13][i] = (r->unique_key == NULL);
-		cols[14][i] = PointerGetDatum(r->payload);
-		cnulls[14][i] = (r->payload == NULL);
-	}
-	for (c = 0; c < 15; c++)
-		values[c] = DlqArray(cols[c], cnulls[c], n, types[c]);
-	values[15] = PointerGetDatum(reason);
-	if (AwaPlanExec(&dlq_insert_plan, values, NULL, false, 0,
-					SPI_OK_INSERT) != n)
-		elog(ERROR, "awa_queue: DLQ rows were not all inserted");
-}
 
 /*
  * AwaDlqRemove
@@ -268,9 +159,9 @@ OptionalName(FunctionCallInfo fcinfo, int argno, const char *what, char *null)
  * awa_move_failed_to_dlq
  *		awa.move_failed_to_dlq(job_id bigint, reason text) RETURNS boolean
  *
- * Moves the failed terminal row of one job into the DLQ: the done row is
- * removed with its counter decrement and retained body in one statement
- * (AwaTerminalRemove), then the hydrated job is inserted into
+ * Moves the failed terminal row of one job into the DLQ in one statement
+ * (AWA_TERMINAL_TO_DLQ): the done row is removed with its counter
+ * decrement and retained body, the hydrated job inserted into
  * dlq_entries.  Its unique claim stays (failed to failed).  Locks the done
  * row FOR UPDATE (a concurrent retry_job or delete of the same job waits,
  * then finds nothing).  Returns true when the job was moved, false when it
@@ -280,15 +171,15 @@ PG_FUNCTION_INFO_V1(awa_move_failed_to_dlq);
 Datum
 awa_move_failed_to_dlq(PG_FUNCTION_ARGS)
 {
-	Datum		id = RequireJobId(fcinfo, 0);
-	text	   *reason = RequireReason(fcinfo, 1);
+	Datum		values[2];
 	AwaJobRow  *rows;
 	int			n;
 
+	values[0] = RequireJobId(fcinfo, 0);
+	values[1] = PointerGetDatum(RequireReason(fcinfo, 1));
 	AwaSpiConnect();
-	n = AwaTerminalRemove(&move_remove_plan, &id, NULL,
+	n = AwaTerminalRemove(&move_plan, values, NULL,
 						  AWA_STATE_BIT_FAILED, &rows);
-	AwaDlqInsertRows(rows, n, reason);
 	AwaSpiFinish();
 	PG_RETURN_BOOL(n > 0);
 }
@@ -299,28 +190,27 @@ awa_move_failed_to_dlq(PG_FUNCTION_ARGS)
  *		DEFAULT NULL, reason text DEFAULT 'operator') RETURNS bigint
  *
  * Set-based move of every failed terminal row matching the optional kind
- * and queue filters: one removal statement (rows locked in key order,
- * counters decremented per group, bodies deleted), one DLQ insert.
+ * and queue filters, in one statement: rows locked in key order, counters
+ * decremented per group, bodies deleted, DLQ rows inserted.
  * Returns the number of jobs moved.
  */
 PG_FUNCTION_INFO_V1(awa_bulk_move_failed_to_dlq);
 Datum
 awa_bulk_move_failed_to_dlq(PG_FUNCTION_ARGS)
 {
-	Datum		values[2];
-	char		nulls[2];
-	text	   *reason;
+	Datum		values[3];
+	char		nulls[3];
 	AwaJobRow  *rows;
 	int			n;
 
 	values[0] = OptionalName(fcinfo, 0, "kind", &nulls[0]);
 	values[1] = OptionalName(fcinfo, 1, "queue", &nulls[1]);
-	reason = RequireReason(fcinfo, 2);
+	values[2] = PointerGetDatum(RequireReason(fcinfo, 2));
+	nulls[2] = ' ';
 
 	AwaSpiConnect();
-	n = AwaTerminalRemove(&bulk_remove_plan, values, nulls,
+	n = AwaTerminalRemove(&bulk_move_plan, values, nulls,
 						  AWA_STATE_BIT_FAILED, &rows);
-	AwaDlqInsertRows(rows, n, reason);
 	AwaSpiFinish();
 	PG_RETURN_INT64((int64) n);
 }

@@ -282,6 +282,67 @@ extern AwaBackendStats awa_backend_stats;
 	"COALESCE((SELECT current_slot FROM awa.claim_ring_state WHERE singleton), 0)"
 
 /* ------------------------------------------------------------------
+ * Failure paths (awa_attempt.c, awa_fail.c, awa_heartbeat.c,
+ * awa_cancel.c, awa_promote.c, awa_rescue.c): ending running attempts
+ * other than by completion, moving due deferred jobs back to ready rows.
+ * ------------------------------------------------------------------
+ */
+
+/* how a running attempt ends (AwaAttemptReq.end / .result) */
+typedef enum AwaAttemptEnd
+{
+	AWA_END_BY_FAILURE,			/* requested only: retryable with backoff
+								 * while attempts remain and not terminal,
+								 * else DLQ (queue dlq_enabled) or failed */
+	AWA_END_RETRYABLE,			/* deferred retryable at run_at */
+	AWA_END_SCHEDULED,			/* deferred scheduled at run_at, the attempt
+								 * given back */
+	AWA_END_CANCELLED,			/* narrow done row, cancelled */
+	AWA_END_FAILED,				/* resolved only: narrow done row, failed */
+	AWA_END_DLQ					/* resolved only: dlq_entries row */
+} AwaAttemptEnd;
+
+/* one attempt to end, and what became of it */
+typedef struct AwaAttemptReq
+{
+	int64		job_id;
+	int64		run_lease;
+	AwaAttemptEnd end;
+	bool		terminal;		/* AWA_END_BY_FAILURE: do not retry */
+	const char *outcome;		/* closure label; NULL = label of the end */
+	text	   *error;			/* appended to the error history, or NULL */
+	TimestampTz run_at;			/* AWA_END_RETRYABLE / AWA_END_SCHEDULED */
+	/* set by AwaEndAttempts */
+	bool		taken;			/* the attempt was open and is now ended */
+	AwaAttemptEnd result;
+} AwaAttemptReq;
+
+/* attempt ending (awa_attempt.c) */
+extern int	AwaEndAttempts(AwaAttemptReq *reqs, int n, TimestampTz now);
+extern double AwaBackoffSeconds(int attempt);
+extern TimestampTz AwaAddSeconds(TimestampTz now, double secs);
+
+/*
+ * AWA_DLQ_INSERT_FROM(src): dead-letter rows.  src has columns (job_id,
+ * kind, queue, args, priority, attempt, run_lease, max_attempts, run_at,
+ * attempted_at, finalized_at, created_at, unique_key, unique_states,
+ * payload, dlq_reason, dlq_at, original_run_lease); rows are sorted by
+ * job_id.  The state is always failed.  RETURNING (job_id, queue).
+ */
+#define AWA_DLQ_INSERT_FROM(src) \
+	"INSERT INTO awa.dlq_entries (job_id, kind, queue, args, state, priority, attempt, " \
+	"run_lease, max_attempts, run_at, attempted_at, finalized_at, created_at, unique_key, " \
+	"unique_states, payload, dlq_reason, dlq_at, original_run_lease) " \
+	"SELECT s.job_id, s.kind, s.queue, s.args, 'failed'::awa.job_state, s.priority, " \
+	"s.attempt, s.run_lease, s.max_attempts, s.run_at, s.attempted_at, s.finalized_at, " \
+	"s.created_at, s.unique_key, s.unique_states, s.payload, s.dlq_reason, s.dlq_at, " \
+	"s.original_run_lease FROM " src " AS s ORDER BY s.job_id " \
+	"RETURNING job_id, queue"
+
+/* the notification channel of running-job cancellation */
+#define AWA_CANCEL_CHANNEL "awa:cancel"
+
+/* ------------------------------------------------------------------
  * Terminal removal, DLQ and compat layer (awa_terminal.c, awa_dlq.c,
  * awa_compat.c).
  * ------------------------------------------------------------------
@@ -299,21 +360,24 @@ extern AwaBackendStats awa_backend_stats;
 	state ") - 1)"
 
 /*
- * AWA_TERMINAL_REMOVE(selector): the one statement that removes terminal
- * rows.  "selector" is a WHERE condition on done_entries AS e.  In one
- * statement it
- *	1. locks the selected done rows FOR UPDATE in key order (two removals
+ * AWA_TERMINAL_REMOVE_CTES(selector): the one way terminal rows are
+ * removed, as the WITH list of a statement.  "selector" is a WHERE
+ * condition on done_entries AS e.  The CTEs
+ *	1. lock the selected done rows FOR UPDATE in key order (two removals
  *	   over overlapping rows queue up instead of deadlocking),
- *	2. deletes them,
- *	3. decrements their counter groups through AWA_COUNTER_UPSERT_FROM
+ *	2. delete them,
+ *	3. decrement their counter groups through AWA_COUNTER_UPSERT_FROM
  *	   (delta -1 per row, grouped and sorted by the counter key),
- *	4. deletes the retained ready body of each removed attempt (same key,
+ *	4. delete the retained ready body of each removed attempt (same key,
  *	   generation and job id), and
- *	5. returns the removed jobs hydrated (COALESCE(done.x, ready.x)), in
- *	   the AwaJobRowsFromSpi column order, sorted by job_id.
+ *	5. expose the removed jobs hydrated (COALESCE(done.x, ready.x)) as
+ *	   "removed", with the columns AWA_DLQ_INSERT_FROM reads (job_id,
+ *	   kind, queue, args, priority, attempt, run_lease, max_attempts,
+ *	   run_at, attempted_at, finalized_at, created_at, unique_key,
+ *	   unique_states, payload) plus state.
  * Lock order: done rows, then counter rows (SPEC 5.7), then ready rows.
  */
-#define AWA_TERMINAL_REMOVE(selector) \
+#define AWA_TERMINAL_REMOVE_CTES(selector) \
 	"WITH sel AS (SELECT e.queue, e.priority, e.enqueue_shard, e.lane_seq, e.ready_slot " \
 	"FROM awa.done_entries AS e WHERE " selector " " \
 	"ORDER BY e.ready_slot, e.queue, e.priority, e.enqueue_shard, e.lane_seq FOR UPDATE OF e), " \
@@ -332,21 +396,47 @@ extern AwaBackendStats awa_backend_stats;
 	"AND r.lane_seq OPERATOR(pg_catalog.=) g.lane_seq " \
 	"AND r.ready_slot OPERATOR(pg_catalog.=) g.ready_slot " \
 	"AND r.ready_generation OPERATOR(pg_catalog.=) g.ready_generation " \
-	"AND r.job_id OPERATOR(pg_catalog.=) g.job_id RETURNING r.*) " \
-	"SELECT g.job_id, g.kind, g.queue, g.priority, " \
-	"COALESCE(g.args, b.args, '{}'::pg_catalog.jsonb), " \
-	"COALESCE(g.max_attempts, b.max_attempts, 25::pg_catalog.int2), g.attempt, g.run_lease, " \
-	"COALESCE(g.run_at, b.run_at, g.finalized_at), " \
-	"COALESCE(g.created_at, b.created_at, g.finalized_at), g.attempted_at, g.finalized_at, " \
-	"COALESCE(g.unique_key, b.unique_key), COALESCE(g.unique_states, b.unique_states), " \
-	"COALESCE(g.payload, b.payload), " AWA_STATE_BIT_SQL("g.state") " " \
+	"AND r.job_id OPERATOR(pg_catalog.=) g.job_id RETURNING r.*), " \
+	"removed AS (SELECT g.job_id, g.kind, g.queue, " \
+	"COALESCE(g.args, b.args, '{}'::pg_catalog.jsonb) AS args, g.priority, g.attempt, " \
+	"g.run_lease, COALESCE(g.max_attempts, b.max_attempts, 25::pg_catalog.int2) AS max_attempts, " \
+	"COALESCE(g.run_at, b.run_at, g.finalized_at) AS run_at, g.attempted_at, g.finalized_at, " \
+	"COALESCE(g.created_at, b.created_at, g.finalized_at) AS created_at, " \
+	"COALESCE(g.unique_key, b.unique_key) AS unique_key, " \
+	"COALESCE(g.unique_states, b.unique_states) AS unique_states, " \
+	"COALESCE(g.payload, b.payload) AS payload, g.state " \
 	"FROM gone AS g LEFT JOIN body AS b " \
 	"ON b.queue OPERATOR(pg_catalog.=) g.queue " \
 	"AND b.priority OPERATOR(pg_catalog.=) g.priority " \
 	"AND b.enqueue_shard OPERATOR(pg_catalog.=) g.enqueue_shard " \
 	"AND b.lane_seq OPERATOR(pg_catalog.=) g.lane_seq " \
-	"AND b.ready_slot OPERATOR(pg_catalog.=) g.ready_slot " \
-	"ORDER BY g.job_id"
+	"AND b.ready_slot OPERATOR(pg_catalog.=) g.ready_slot) "
+
+/* the removed jobs in the AwaJobRowsFromSpi column order */
+#define AWA_REMOVED_JOBS_SELECT \
+	"SELECT m.job_id, m.kind, m.queue, m.priority, m.args, m.max_attempts, m.attempt, " \
+	"m.run_lease, m.run_at, m.created_at, m.attempted_at, m.finalized_at, m.unique_key, " \
+	"m.unique_states, m.payload, " AWA_STATE_BIT_SQL("m.state") " " \
+	"FROM removed AS m ORDER BY m.job_id"
+
+/*
+ * AWA_TERMINAL_REMOVE(selector): remove terminal rows (see
+ * AWA_TERMINAL_REMOVE_CTES) and return them.
+ */
+#define AWA_TERMINAL_REMOVE(selector) \
+	AWA_TERMINAL_REMOVE_CTES(selector) AWA_REMOVED_JOBS_SELECT
+
+/*
+ * AWA_TERMINAL_TO_DLQ(selector, reason): remove terminal rows and
+ * dead-letter them through AWA_DLQ_INSERT_FROM in the same statement
+ * ("reason" is a parameter reference such as "$2"); returns them.
+ */
+#define AWA_TERMINAL_TO_DLQ(selector, reason) \
+	AWA_TERMINAL_REMOVE_CTES(selector) \
+	", dead AS (" AWA_DLQ_INSERT_FROM("(SELECT m.*, " reason "::pg_catalog.text AS dlq_reason, " \
+									  "pg_catalog.clock_timestamp() AS dlq_at, " \
+									  "m.run_lease AS original_run_lease FROM removed AS m)") ") " \
+	AWA_REMOVED_JOBS_SELECT
 
 /*
  * AWA_DLQ_REMOVE(selector): the one statement that removes DLQ rows.
@@ -377,6 +467,5 @@ extern Jsonb *AwaPayloadForRetry(Jsonb *payload);
 /* dead-letter queue (awa_dlq.c) */
 extern int	AwaDlqRemove(AwaPlan *plan, Datum *values, const char *nulls,
 						 int to_state, AwaJobRow **rows);
-extern void AwaDlqInsertRows(AwaJobRow *rows, int n, text *reason);
 
 #endif							/* AWA_QUEUE_H */
