@@ -510,7 +510,8 @@ COMMENT ON FUNCTION awa.backend_stats() IS
 CREATE FUNCTION awa.retry_backoff(attempt integer)
 RETURNS interval
 AS 'MODULE_PATHNAME', 'awa_retry_backoff'
-LANGUAGE C VOLATILE PARALLEL SAFE;
+LANGUAGE C VOLATILE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION awa.retry_backoff(integer) IS
 'retry delay after a failed attempt: least(awa.backoff_cap, 2^attempt * (1 + 0.25 * random())) seconds';
 
