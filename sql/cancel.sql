@@ -4,11 +4,7 @@ SET client_min_messages = warning;
 \set ECHO none
 \ir test/failure_invariants.sql
 \set ECHO all
-TRUNCATE awa.ready_entries, awa.done_entries, awa.deferred_jobs, awa.dlq_entries,
-	awa.lease_claims, awa.lease_claim_closures, awa.queue_enqueue_heads, awa.queue_claim_heads,
-	awa.job_unique_claims, awa.queue_terminal_live_counts, awa.queue_meta,
-	awa.queue_ring_state, awa.claim_ring_state, awa.attempt_state;
-SELECT pg_catalog.setval('awa.job_id_seq', 1, false);
+SELECT pg_temp.reset();
 CREATE FUNCTION pg_temp.head(q text) RETURNS bigint LANGUAGE sql AS $$
 	SELECT claim_seq FROM awa.queue_claim_heads WHERE queue = q AND priority = 2 AND enqueue_shard = 0
 $$;

@@ -4,20 +4,11 @@ SET client_min_messages = warning;
 \set ECHO none
 \ir test/failure_invariants.sql
 \set ECHO all
-TRUNCATE awa.ready_entries, awa.done_entries, awa.deferred_jobs, awa.dlq_entries,
-	awa.lease_claims, awa.lease_claim_closures, awa.queue_enqueue_heads, awa.queue_claim_heads,
-	awa.job_unique_claims, awa.queue_terminal_live_counts, awa.queue_meta,
-	awa.queue_ring_state, awa.claim_ring_state, awa.attempt_state;
-SELECT pg_catalog.setval('awa.job_id_seq', 1, false);
-CREATE TEMP TABLE c (job_id bigint, run_lease bigint, attempt smallint);
+SELECT pg_temp.reset();
 -- make every deferred job of the test due, then promote it
 CREATE FUNCTION pg_temp.due() RETURNS integer LANGUAGE sql AS $$
 	UPDATE awa.deferred_jobs SET run_at = pg_catalog.now() - interval '1 second';
 	SELECT awa.promote_due();
-$$;
-CREATE FUNCTION pg_temp.claim(q text DEFAULT 'default', n integer DEFAULT 10) RETURNS SETOF c LANGUAGE sql AS $$
-	DELETE FROM c;
-	INSERT INTO c SELECT job_id, run_lease, attempt FROM awa.claim_batch(q, n) RETURNING *;
 $$;
 
 -- backoff: 2^a .. 1.25 * 2^a seconds, strictly growing, capped by awa.backoff_cap

@@ -4,16 +4,7 @@ SET client_min_messages = warning;
 \set ECHO none
 \ir test/failure_invariants.sql
 \set ECHO all
-TRUNCATE awa.ready_entries, awa.done_entries, awa.deferred_jobs, awa.dlq_entries,
-	awa.lease_claims, awa.lease_claim_closures, awa.queue_enqueue_heads, awa.queue_claim_heads,
-	awa.job_unique_claims, awa.queue_terminal_live_counts, awa.queue_meta,
-	awa.queue_ring_state, awa.claim_ring_state, awa.attempt_state;
-SELECT pg_catalog.setval('awa.job_id_seq', 1, false);
-CREATE TEMP TABLE c (job_id bigint, run_lease bigint, attempt smallint);
-CREATE FUNCTION pg_temp.claim(q text DEFAULT 'default', n integer DEFAULT 10) RETURNS SETOF c LANGUAGE sql AS $$
-	DELETE FROM c;
-	INSERT INTO c SELECT job_id, run_lease, attempt FROM awa.claim_batch(q, n) RETURNING *;
-$$;
+SELECT pg_temp.reset();
 
 -- heartbeat: open attempts only; progress upserted, NULL keeps it; short jobs never get a row
 SELECT awa.enqueue('h1') AS h1 \gset

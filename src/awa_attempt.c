@@ -257,16 +257,9 @@ awa_retry_backoff(PG_FUNCTION_ARGS)
 	int32		attempt;
 	Interval   *result;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("attempt must not be null")));
+	AwaRequireNotNull(PG_ARGISNULL(0), "attempt");
 	attempt = PG_GETARG_INT32(0);
-	if (attempt < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("attempt must be at least 1"),
-				 errdetail("The value given was %d.", attempt)));
+	AwaValidateRange(attempt, 1, PG_INT16_MAX, "attempt");
 	result = (Interval *) palloc0(sizeof(Interval));
 	result->time = (TimeOffset) (AwaBackoffSeconds(attempt) * USECS_PER_SEC);
 	PG_RETURN_INTERVAL_P(result);

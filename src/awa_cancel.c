@@ -55,8 +55,7 @@
 static AwaPlan locate_plan = {
 	.sql = "SELECT 1 AS place, c.run_lease, c.queue, c.priority, c.enqueue_shard, "
 	"c.lane_seq, c.ready_slot FROM awa.lease_claims AS c WHERE c.job_id = $1 "
-	"AND NOT EXISTS (SELECT 1 FROM awa.lease_claim_closures AS x WHERE x.job_id = c.job_id "
-	"AND x.run_lease = c.run_lease AND x.claim_slot = c.claim_slot) "
+	"AND " AWA_RECEIPT_IS_OPEN("c") " "
 	"UNION ALL SELECT 2, r.run_lease, r.queue, r.priority, r.enqueue_shard, r.lane_seq, "
 	"r.ready_slot FROM awa.ready_entries AS r JOIN awa.queue_claim_heads AS h "
 	"ON h.queue = r.queue AND h.priority = r.priority AND h.enqueue_shard = r.enqueue_shard "
@@ -257,10 +256,7 @@ awa_cancel(PG_FUNCTION_ARGS)
 	bool		settled = false;
 	int			try;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("job_id must not be null")));
+	AwaRequireNotNull(PG_ARGISNULL(0), "job_id");
 	job_id = PG_GETARG_INT64(0);
 
 	AwaSpiConnect();

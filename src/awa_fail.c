@@ -50,19 +50,6 @@ ResultStateLabel(AwaAttemptEnd end)
 }
 
 /*
- * RequireArg
- *		Raise 22004 when argument "argno" of the call is NULL.
- */
-static void
-RequireArg(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", name)));
-}
-
-/*
  * awa_fail_batch
  *		awa.fail_batch(job_ids bigint[], run_leases bigint[], errors text[],
  *		terminal boolean DEFAULT false) RETURNS TABLE(job_id bigint,
@@ -92,10 +79,10 @@ awa_fail_batch(PG_FUNCTION_ARGS)
 	int			i;
 	AwaAttemptReq *reqs;
 
-	RequireArg(fcinfo, 0, "job_ids");
-	RequireArg(fcinfo, 1, "run_leases");
-	RequireArg(fcinfo, 2, "errors");
-	RequireArg(fcinfo, 3, "terminal");
+	AwaRequireNotNull(PG_ARGISNULL(0), "job_ids");
+	AwaRequireNotNull(PG_ARGISNULL(1), "run_leases");
+	AwaRequireNotNull(PG_ARGISNULL(2), "errors");
+	AwaRequireNotNull(PG_ARGISNULL(3), "terminal");
 	ids_arr = PG_GETARG_ARRAYTYPE_P(0);
 	leases_arr = PG_GETARG_ARRAYTYPE_P(1);
 	errors_arr = PG_GETARG_ARRAYTYPE_P(2);
@@ -157,9 +144,9 @@ DeferAttempt(FunctionCallInfo fcinfo, AwaAttemptEnd end)
 	TimestampTz now;
 	AwaAttemptReq req;
 
-	RequireArg(fcinfo, 0, "job_id");
-	RequireArg(fcinfo, 1, "run_lease");
-	RequireArg(fcinfo, 2, "delay");
+	AwaRequireNotNull(PG_ARGISNULL(0), "job_id");
+	AwaRequireNotNull(PG_ARGISNULL(1), "run_lease");
+	AwaRequireNotNull(PG_ARGISNULL(2), "delay");
 	delay = PG_GETARG_INTERVAL_P(2);
 	now = AwaNow();
 	memset(&req, 0, sizeof(req));

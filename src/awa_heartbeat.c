@@ -61,8 +61,7 @@ static AwaPlan heartbeat_upsert_plan = {
 	"WITH ORDINALITY AS v(job_id, run_lease, progress, ord) "
 	"ORDER BY v.job_id, v.run_lease, v.ord DESC) AS u "
 	"WHERE EXISTS (SELECT 1 FROM awa.lease_claims AS c WHERE c.job_id = u.job_id "
-	"AND c.run_lease = u.run_lease AND NOT EXISTS (SELECT 1 FROM awa.lease_claim_closures AS x "
-	"WHERE x.job_id = c.job_id AND x.run_lease = c.run_lease AND x.claim_slot = c.claim_slot)) "
+	"AND c.run_lease = u.run_lease AND " AWA_RECEIPT_IS_OPEN("c") ") "
 	"ORDER BY u.job_id, u.run_lease "
 	"ON CONFLICT (job_id, run_lease) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, "
 	"progress = COALESCE(excluded.progress, a.progress), updated_at = excluded.updated_at",
@@ -91,10 +90,8 @@ awa_heartbeat_batch(PG_FUNCTION_ARGS)
 	int			n;
 	int			touched;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", PG_ARGISNULL(0) ? "job_ids" : "run_leases")));
+	AwaRequireNotNull(PG_ARGISNULL(0), "job_ids");
+	AwaRequireNotNull(PG_ARGISNULL(1), "run_leases");
 	ids = PG_GETARG_ARRAYTYPE_P(0);
 	leases = PG_GETARG_ARRAYTYPE_P(1);
 	AwaValidateParallelArrays(ids, leases, "job_ids", "run_leases");

@@ -102,16 +102,9 @@ awa_promote_due(PG_FUNCTION_ARGS)
 	int			n;
 	int			i;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("max_jobs must not be null")));
+	AwaRequireNotNull(PG_ARGISNULL(0), "max_jobs");
 	max_jobs = PG_GETARG_INT32(0);
-	if (max_jobs < 1 || max_jobs > AWA_PROMOTE_MAX_JOBS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_jobs must be between 1 and %d", AWA_PROMOTE_MAX_JOBS),
-				 errdetail("The value given was %d.", max_jobs)));
+	AwaValidateRange(max_jobs, 1, AWA_PROMOTE_MAX_JOBS, "max_jobs");
 
 	AwaSpiConnect();
 	values[0] = TimestampTzGetDatum(AwaNow());

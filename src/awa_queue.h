@@ -100,6 +100,8 @@ extern void AwaValidateShards(int shards);
 extern void AwaValidateParallelArrays(ArrayType *a, ArrayType *b,
 									  const char *a_name, const char *b_name);
 extern int	AwaArrayLengthChecked(ArrayType *arr, const char *what);
+extern void AwaRequireNotNull(bool isnull, const char *what);
+extern void AwaValidateRange(int value, int min, int max, const char *what);
 
 /* counters (awa_counters.c) */
 extern void AwaCountersApply(int n, Datum slots, Datum queues, Datum priorities,
@@ -338,6 +340,14 @@ extern TimestampTz AwaAddSeconds(TimestampTz now, double secs);
 	"s.created_at, s.unique_key, s.unique_states, s.payload, s.dlq_reason, s.dlq_at, " \
 	"s.original_run_lease FROM " src " AS s ORDER BY s.job_id " \
 	"RETURNING job_id, queue"
+
+/*
+ * AWA_RECEIPT_IS_OPEN(c): SQL condition "receipt alias c has no closure",
+ * the definition of a running attempt.
+ */
+#define AWA_RECEIPT_IS_OPEN(c) \
+	"NOT EXISTS (SELECT 1 FROM awa.lease_claim_closures AS x WHERE x.job_id = " c ".job_id " \
+	"AND x.run_lease = " c ".run_lease AND x.claim_slot = " c ".claim_slot)"
 
 /* the notification channel of running-job cancellation */
 #define AWA_CANCEL_CHANNEL "awa:cancel"

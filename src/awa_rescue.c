@@ -53,8 +53,7 @@ static AwaPlan rescue_pick_plan = {
 	"ON a.job_id = c.job_id AND a.run_lease = c.run_lease "
 	"WHERE (c.deadline_at <= $1 OR COALESCE(a.heartbeat_at, c.claimed_at) < "
 	"$1 - pg_catalog.make_interval(secs => $2)) "
-	"AND NOT EXISTS (SELECT 1 FROM awa.lease_claim_closures AS x WHERE x.job_id = c.job_id "
-	"AND x.run_lease = c.run_lease AND x.claim_slot = c.claim_slot) "
+	"AND " AWA_RECEIPT_IS_OPEN("c") " "
 	"ORDER BY LEAST(c.deadline_at, COALESCE(a.heartbeat_at, c.claimed_at)), c.job_id "
 	"LIMIT $3 FOR UPDATE OF c SKIP LOCKED",
 	.nargs = 3,
@@ -67,8 +66,7 @@ static AwaPlan orphan_sweep_plan = {
 	"SELECT s.job_id, s.run_lease FROM awa.attempt_state AS s "
 	"WHERE s.updated_at < $1 - pg_catalog.make_interval(secs => $2) "
 	"AND NOT EXISTS (SELECT 1 FROM awa.lease_claims AS c WHERE c.job_id = s.job_id "
-	"AND c.run_lease = s.run_lease AND NOT EXISTS (SELECT 1 FROM awa.lease_claim_closures AS x "
-	"WHERE x.job_id = c.job_id AND x.run_lease = c.run_lease AND x.claim_slot = c.claim_slot)) "
+	"AND c.run_lease = s.run_lease AND " AWA_RECEIPT_IS_OPEN("c") ") "
 	"ORDER BY s.job_id, s.run_lease LIMIT $3 FOR UPDATE OF s SKIP LOCKED) AS o "
 	"WHERE a.job_id = o.job_id AND a.run_lease = o.run_lease",
 	.nargs = 3,
@@ -96,16 +94,9 @@ awa_rescue_expired(PG_FUNCTION_ARGS)
 	int			i;
 	int			rescued = 0;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("max_jobs must not be null")));
+	AwaRequireNotNull(PG_ARGISNULL(0), "max_jobs");
 	max_jobs = PG_GETARG_INT32(0);
-	if (max_jobs < 1 || max_jobs > AWA_RESCUE_MAX_JOBS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_jobs must be between 1 and %d", AWA_RESCUE_MAX_JOBS),
-				 errdetail("The value given was %d.", max_jobs)));
+	AwaValidateRange(max_jobs, 1, AWA_RESCUE_MAX_JOBS, "max_jobs");
 
 	deadline_error = cstring_to_text(DEADLINE_ERROR);
 	stale_error = cstring_to_text(STALE_ERROR);

@@ -121,3 +121,31 @@ AwaValidateParallelArrays(ArrayType *a, ArrayType *b,
 				 errdetail("%s has %d elements and %s has %d.",
 						   a_name, na, b_name, nb)));
 }
+
+/*
+ * AwaRequireNotNull
+ *		Raise 22004 "<what> must not be null" when isnull; for arguments of
+ *		non-STRICT functions, checked before anything is written.
+ */
+void
+AwaRequireNotNull(bool isnull, const char *what)
+{
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+}
+
+/*
+ * AwaValidateRange
+ *		An integer argument ("max_jobs", ...) must lie in [min, max] (22023).
+ */
+void
+AwaValidateRange(int value, int min, int max, const char *what)
+{
+	if (value < min || value > max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be between %d and %d", what, min, max),
+				 errdetail("The value given was %d.", value)));
+}

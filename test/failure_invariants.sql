@@ -121,3 +121,19 @@ EXCEPTION WHEN OTHERS THEN
 	RETURN SQLSTATE || ': ' || SQLERRM;
 END
 $$;
+
+-- empty every table the failure-path tests touch; job ids start at 1 again
+CREATE FUNCTION pg_temp.reset() RETURNS void LANGUAGE sql AS $$
+	TRUNCATE awa.ready_entries, awa.done_entries, awa.deferred_jobs, awa.dlq_entries,
+		awa.lease_claims, awa.lease_claim_closures, awa.queue_enqueue_heads, awa.queue_claim_heads,
+		awa.job_unique_claims, awa.queue_terminal_live_counts, awa.queue_meta,
+		awa.queue_ring_state, awa.claim_ring_state, awa.attempt_state;
+	SELECT pg_catalog.setval('awa.job_id_seq', 1, false);
+$$;
+
+-- claim up to n jobs of queue q into temp table c (replacing its rows)
+CREATE TEMP TABLE c (job_id bigint, run_lease bigint, attempt smallint);
+CREATE FUNCTION pg_temp.claim(q text DEFAULT 'default', n integer DEFAULT 10) RETURNS SETOF c LANGUAGE sql AS $$
+	DELETE FROM c;
+	INSERT INTO c SELECT job_id, run_lease, attempt FROM awa.claim_batch(q, n) RETURNING *;
+$$;
