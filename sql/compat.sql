@@ -2,23 +2,9 @@
 \set VERBOSITY terse
 SET client_min_messages = warning;
 
-CREATE FUNCTION compat_inv(OUT drifted bigint, OUT jobs_twice bigint,
-                           OUT stray_claims bigint, OUT missing_claims bigint)
-LANGUAGE sql AS $$
-SELECT (SELECT count(*) FROM awa.verify_terminal_counters()),
-       (SELECT count(*) FROM (SELECT id FROM awa.jobs GROUP BY id HAVING count(*) > 1) AS d),
-       (SELECT count(*) FROM awa.job_unique_claims AS c
-         WHERE NOT EXISTS (SELECT 1 FROM awa.jobs AS j
-                            WHERE j.id = c.job_id AND j.unique_key = c.unique_key
-                              AND substring(COALESCE(j.unique_states, B'11111000')
-                                  FROM array_position(enum_range(NULL::awa.job_state), j.state) FOR 1) = B'1')),
-       (SELECT count(*) FROM awa.jobs AS j
-         WHERE j.unique_key IS NOT NULL
-           AND substring(COALESCE(j.unique_states, B'11111000')
-               FROM array_position(enum_range(NULL::awa.job_state), j.state) FOR 1) = B'1'
-           AND NOT EXISTS (SELECT 1 FROM awa.job_unique_claims AS c
-                            WHERE c.unique_key = j.unique_key AND c.job_id = j.id))
-$$;
+\set ECHO none
+\ir test/compat_invariants.sql
+\set ECHO all
 
 -- every table a job can live in (receipts count only while open)
 CREATE FUNCTION compat_where(j bigint) RETURNS text
@@ -67,7 +53,7 @@ SELECT (SELECT b FROM built AS b) IS NOT DISTINCT FROM
        (SELECT j FROM awa.jobs AS j WHERE j.id = (SELECT id FROM built)) AS same_row;
 SELECT state, priority, unique_key, unique_states FROM built;
 SELECT * FROM awa.queue_counts('compat');
-SELECT * FROM compat_inv();
+SELECT * FROM pg_temp.view_inv();
 
 -- columns and states a producer may not set: 0A000; bad values: 22xxx; nothing written
 \set VERBOSITY sqlstate
@@ -113,7 +99,7 @@ SELECT h.claim_seq = e.next_seq AS caught_up
 FROM awa.queue_claim_heads AS h JOIN awa.queue_enqueue_heads AS e USING (queue, priority, enqueue_shard)
 WHERE queue = 'compat_lane';
 SELECT available FROM awa.queue_counts('compat_lane');
-SELECT * FROM compat_inv();
+SELECT * FROM pg_temp.view_inv();
 
 -- DELETE in each state: gone from every table, counters exact, key free again
 -- available, with a unique key
@@ -171,7 +157,7 @@ VALUES (2, 0, 7002, 'st', 'compat_seed', 'cancelled', 2, 1, 1, 1, 0),
        (2, 0, 7003, 'st', 'compat_seed', 'failed', 2, 1, 1, 2, 0);
 INSERT INTO awa.queue_terminal_live_counts VALUES (2, 'compat_seed', 2, 0, 2);
 INSERT INTO awa.job_unique_claims VALUES ('\xa4', 7002);
-SELECT * FROM compat_inv();
+SELECT * FROM pg_temp.view_inv();
 SELECT id, state, args FROM awa.jobs WHERE queue = 'compat_seed' ORDER BY id;
 DELETE FROM awa.jobs WHERE id IN (7002, 7003);
 SELECT compat_where(7002), compat_where(7003);
@@ -184,7 +170,7 @@ INSERT INTO awa.job_unique_claims VALUES ('\xa5', 7004);
 SELECT state FROM awa.jobs WHERE id = 7004;
 SELECT awa.delete_job_compat(7004);
 SELECT compat_where(7004);
-SELECT * FROM compat_inv();
+SELECT * FROM pg_temp.view_inv();
 -- unknown ids: false, nothing deleted
 SELECT awa.delete_job_compat(424242);
 DELETE FROM awa.jobs WHERE id = 424242;
@@ -197,8 +183,7 @@ SELECT state, attempt, run_lease, deadline_at IS NOT NULL AS has_deadline FROM a
 SELECT count(*) FROM awa.complete_batch(ARRAY[:jl]::bigint[], ARRAY[:jl_lease]::bigint[]);
 SELECT state, attempt, run_lease, args, finalized_at IS NOT NULL AS finalized FROM awa.jobs WHERE id = :jl;
 SELECT count(*) AS rows_in_view FROM awa.jobs WHERE id = :jl;
-SELECT * FROM compat_inv();
+SELECT * FROM pg_temp.view_inv();
 
-DROP FUNCTION compat_inv();
 DROP FUNCTION compat_where(bigint);
 DROP FUNCTION compat_plan(text);

@@ -2,23 +2,9 @@
 \set VERBOSITY terse
 SET client_min_messages = warning;
 
-CREATE FUNCTION dlq_inv(OUT drifted bigint, OUT jobs_twice bigint,
-                        OUT stray_claims bigint, OUT missing_claims bigint)
-LANGUAGE sql AS $$
-SELECT (SELECT count(*) FROM awa.verify_terminal_counters()),
-       (SELECT count(*) FROM (SELECT id FROM awa.jobs GROUP BY id HAVING count(*) > 1) AS d),
-       (SELECT count(*) FROM awa.job_unique_claims AS c
-         WHERE NOT EXISTS (SELECT 1 FROM awa.jobs AS j
-                            WHERE j.id = c.job_id AND j.unique_key = c.unique_key
-                              AND substring(COALESCE(j.unique_states, B'11111000')
-                                  FROM array_position(enum_range(NULL::awa.job_state), j.state) FOR 1) = B'1')),
-       (SELECT count(*) FROM awa.jobs AS j
-         WHERE j.unique_key IS NOT NULL
-           AND substring(COALESCE(j.unique_states, B'11111000')
-               FROM array_position(enum_range(NULL::awa.job_state), j.state) FOR 1) = B'1'
-           AND NOT EXISTS (SELECT 1 FROM awa.job_unique_claims AS c
-                            WHERE c.unique_key = j.unique_key AND c.job_id = j.id))
-$$;
+\set ECHO none
+\ir test/compat_invariants.sql
+\set ECHO all
 
 -- seed six dead-lettered jobs; 8002 and 8006 own their key while failed
 -- (mask with the failed bit), 8003 has a key with the default mask
@@ -36,7 +22,7 @@ SELECT 8000 + g, CASE WHEN g <= 4 THEN 'dead' ELSE 'dead2' END,
 FROM generate_series(1, 6) AS g;
 INSERT INTO awa.job_unique_claims VALUES (convert_to('dkey-2', 'UTF8'), 8002),
                                          (convert_to('dkey-6', 'UTF8'), 8006);
-SELECT * FROM dlq_inv();
+SELECT * FROM pg_temp.view_inv();
 SELECT id, state, queue, attempt, run_lease, errors, progress FROM awa.jobs
 WHERE id BETWEEN 8001 AND 8006 ORDER BY id;
 
@@ -45,7 +31,7 @@ WHERE id BETWEEN 8001 AND 8006 ORDER BY id;
 SELECT awa.retry_from_dlq(8002);
 SELECT id, state, queue, priority, attempt, run_lease, errors, progress FROM awa.jobs WHERE id = 8002;
 SELECT job_id FROM awa.job_unique_claims WHERE unique_key = convert_to('dkey-2', 'UTF8');
-SELECT * FROM dlq_inv();
+SELECT * FROM pg_temp.view_inv();
 
 -- retry_from_dlq into another queue and priority, scheduled for later:
 -- the default mask re-takes the key for scheduled
@@ -53,7 +39,7 @@ SELECT awa.retry_from_dlq(8003, 'elsewhere', 1::smallint, now() + interval '1 da
 SELECT id, state, queue, priority, attempt, run_lease, run_at > now() AS in_future
 FROM awa.jobs WHERE id = 8003;
 SELECT job_id FROM awa.job_unique_claims WHERE unique_key = convert_to('dkey-3', 'UTF8');
-SELECT * FROM dlq_inv();
+SELECT * FROM pg_temp.view_inv();
 -- a past run_at means available now
 SELECT awa.retry_from_dlq(8001, run_at => now() - interval '1 hour');
 SELECT id, state, queue FROM awa.jobs WHERE id = 8001;
@@ -67,14 +53,14 @@ VALUES (8007, 'dead', 'dlqa', 2, convert_to('dkey-2', 'UTF8'), 'operator', 1);
 SELECT awa.retry_from_dlq(8007);
 \set VERBOSITY terse
 SELECT id, state FROM awa.jobs WHERE id = 8007;
-SELECT * FROM dlq_inv();
+SELECT * FROM pg_temp.view_inv();
 
 -- purge_dlq by queue and age: 8004 (4 days) and 8006 (6 days) in dlqa are
 -- older than 3 days, 8007 is not; 8006's key is released (awa v22 leaked it)
 SELECT awa.purge_dlq('dlqa', older_than => interval '3 days');
 SELECT job_id FROM awa.dlq_entries WHERE job_id BETWEEN 8000 AND 8999 ORDER BY job_id;
 SELECT count(*) AS dkey6_claims FROM awa.job_unique_claims WHERE unique_key = convert_to('dkey-6', 'UTF8');
-SELECT * FROM dlq_inv();
+SELECT * FROM pg_temp.view_inv();
 
 -- discard_failed_by_kind also removes the kind's DLQ rows
 SELECT awa.discard_failed_by_kind('dead2');
@@ -82,7 +68,7 @@ SELECT job_id FROM awa.dlq_entries WHERE job_id BETWEEN 8000 AND 8999 ORDER BY j
 -- purge by kind: everything left of these tests
 SELECT awa.purge_dlq(kind => 'dead');
 SELECT count(*) AS dlq_rows FROM awa.dlq_entries WHERE job_id BETWEEN 8000 AND 8999;
-SELECT * FROM dlq_inv();
+SELECT * FROM pg_temp.view_inv();
 
 -- errors, each with its SQLSTATE, nothing written
 \set VERBOSITY sqlstate
@@ -96,6 +82,5 @@ SELECT awa.purge_dlq(kind => '');
 -- the retried jobs still finish their lifecycle
 SELECT count(*) AS claimed FROM awa.claim_batch('dlqa', 10);
 SELECT id, state, attempt, run_lease FROM awa.jobs WHERE id = 8002;
-SELECT * FROM dlq_inv();
+SELECT * FROM pg_temp.view_inv();
 
-DROP FUNCTION dlq_inv();

@@ -3,24 +3,10 @@
 \set VERBOSITY terse
 SET client_min_messages = warning;
 
--- SPEC 4 invariants: counters exact, each job once, unique claims consistent
-CREATE FUNCTION terminal_inv(OUT drifted bigint, OUT jobs_twice bigint,
-                             OUT stray_claims bigint, OUT missing_claims bigint)
-LANGUAGE sql AS $$
-SELECT (SELECT count(*) FROM awa.verify_terminal_counters()),
-       (SELECT count(*) FROM (SELECT id FROM awa.jobs GROUP BY id HAVING count(*) > 1) AS d),
-       (SELECT count(*) FROM awa.job_unique_claims AS c
-         WHERE NOT EXISTS (SELECT 1 FROM awa.jobs AS j
-                            WHERE j.id = c.job_id AND j.unique_key = c.unique_key
-                              AND substring(COALESCE(j.unique_states, B'11111000')
-                                  FROM array_position(enum_range(NULL::awa.job_state), j.state) FOR 1) = B'1')),
-       (SELECT count(*) FROM awa.jobs AS j
-         WHERE j.unique_key IS NOT NULL
-           AND substring(COALESCE(j.unique_states, B'11111000')
-               FROM array_position(enum_range(NULL::awa.job_state), j.state) FOR 1) = B'1'
-           AND NOT EXISTS (SELECT 1 FROM awa.job_unique_claims AS c
-                            WHERE c.unique_key = j.unique_key AND c.job_id = j.id))
-$$;
+-- SPEC 4 invariants: pg_temp.view_inv() (counters exact, each job once, unique claims consistent)
+\set ECHO none
+\ir test/compat_invariants.sql
+\set ECHO all
 
 CREATE FUNCTION terminal_counts(q text, OUT done bigint, OUT counter bigint, OUT bodies bigint,
                                 OUT dlq bigint)
@@ -51,7 +37,7 @@ SELECT 0, 0, 9000 + g, 'seed', 'seedq',
             '{"metadata": {"m": 1}, "tags": ["t"], "errors": [{"error": "boom", "attempt": 1}]}'::jsonb END
 FROM generate_series(1, 9) AS g;
 INSERT INTO awa.queue_terminal_live_counts VALUES (0, 'seedq', 2, 0, 9);
-SELECT * FROM terminal_inv();
+SELECT * FROM pg_temp.view_inv();
 SELECT * FROM terminal_counts('seedq');
 -- terminal rows are hydrated from their retained bodies: args never NULL
 SELECT id, state, args, attempt, run_lease, errors, metadata, tags
@@ -59,7 +45,7 @@ FROM awa.jobs WHERE queue = 'seedq' ORDER BY id;
 
 -- move_failed_to_dlq: one row, counter 9 -> 8, body gone, DLQ row hydrated
 SELECT awa.move_failed_to_dlq(9004, 'poison');
-SELECT * FROM terminal_inv();
+SELECT * FROM pg_temp.view_inv();
 SELECT * FROM terminal_counts('seedq');
 SELECT job_id, kind, state, args, attempt, run_lease, original_run_lease, dlq_reason, payload
 FROM awa.dlq_entries WHERE queue = 'seedq' ORDER BY job_id;
@@ -70,7 +56,7 @@ SELECT awa.move_failed_to_dlq(9004, 'again'), awa.move_failed_to_dlq(9001, 'x'),
 
 -- bulk_move_failed_to_dlq: exactly the 2 remaining failed rows
 SELECT awa.bulk_move_failed_to_dlq('seed', 'seedq', 'bulk');
-SELECT * FROM terminal_inv();
+SELECT * FROM pg_temp.view_inv();
 SELECT * FROM terminal_counts('seedq');
 SELECT awa.bulk_move_failed_to_dlq(queue => 'seedq');
 
@@ -87,9 +73,9 @@ INSERT INTO awa.done_entries (ready_slot, ready_generation, job_id, kind, queue,
 SELECT s, s, 9100 + 10 * s + g, 'other', 'seedq', 'failed', 1, 1, 1, g, 3 * s
 FROM generate_series(0, 1) AS s, generate_series(1, 2) AS g;
 INSERT INTO awa.queue_terminal_live_counts VALUES (0, 'seedq', 1, 0, 2), (1, 'seedq', 1, 3, 2);
-SELECT * FROM terminal_inv();
+SELECT * FROM pg_temp.view_inv();
 SELECT awa.discard_failed_by_kind('other');
-SELECT * FROM terminal_inv();
+SELECT * FROM pg_temp.view_inv();
 SELECT * FROM terminal_counts('seedq');
 SELECT ready_slot, priority, enqueue_shard, live_terminal_count
 FROM awa.queue_terminal_live_counts WHERE queue = 'seedq' ORDER BY 1, 2, 3;
@@ -98,7 +84,7 @@ SELECT count(*) AS other_jobs_left FROM awa.jobs WHERE kind = 'other';
 -- retry_job of a cancelled row: back to available with a new lane_seq,
 -- attempt 0, run_lease kept, unique claim re-taken, counter 6 -> 5
 SELECT awa.retry_job(9007);
-SELECT * FROM terminal_inv();
+SELECT * FROM pg_temp.view_inv();
 SELECT * FROM terminal_counts('seedq');
 SELECT id, state, attempt, run_lease, args, metadata, tags FROM awa.jobs WHERE id = 9007;
 SELECT lane_seq, attempt, run_lease FROM awa.ready_entries WHERE job_id = 9007;
@@ -113,12 +99,12 @@ SELECT awa.retry_job(9008);
 \set VERBOSITY terse
 SELECT id, state FROM awa.jobs WHERE id = 9008;
 SELECT * FROM terminal_counts('seedq');
-SELECT * FROM terminal_inv();
+SELECT * FROM pg_temp.view_inv();
 
 -- compat DELETE of a terminal row: done 5 -> 4, counter 4, body gone
 DELETE FROM awa.jobs WHERE id = 9002;
 SELECT * FROM terminal_counts('seedq');
-SELECT * FROM terminal_inv();
+SELECT * FROM pg_temp.view_inv();
 SELECT count(*) AS rows_of_9002 FROM awa.jobs WHERE id = 9002;
 
 -- errors, each with its SQLSTATE, nothing written
@@ -134,11 +120,10 @@ SELECT awa.discard_failed_by_kind(NULL);
 SELECT awa.discard_failed_by_kind('');
 \set VERBOSITY terse
 SELECT * FROM terminal_counts('seedq');
-SELECT * FROM terminal_inv();
+SELECT * FROM pg_temp.view_inv();
 
 -- leave no DLQ rows behind: purge by queue releases nothing here (no keys)
 SELECT awa.purge_dlq('seedq');
 SELECT * FROM terminal_counts('seedq');
 
 DROP FUNCTION terminal_counts(text);
-DROP FUNCTION terminal_inv();

@@ -12,7 +12,7 @@
  * through awa.job_locations and then removes it consistently from that
  * location: an unclaimed ready row (claim head locked, head advanced), a
  * deferred row, a running attempt (receipt locked and closed), a terminal
- * row (AwaTerminalRemove: counter decremented) or a DLQ row, releasing
+ * row (AwaRunRemoval: counter decremented) or a DLQ row, releasing
  * its unique claim; retained bodies go only once the job lives nowhere
  * else (hazard O6).  UPDATE is refused.
  *
@@ -308,15 +308,15 @@ DeleteJobCompat(int64 job_id)
 			done = CloseRunning(job_id, run_lease, claim_slot);
 		else if (strcmp(location, "done") == 0)
 		{
-			done = AwaTerminalRemove(&compat_done_plan, &id, NULL,
+			done = AwaRunRemoval(&compat_done_plan, &id, NULL,
 									 AWA_STATE_NONE, &rows) > 0;
-			key = NULL;			/* released by AwaTerminalRemove */
+			key = NULL;			/* released by AwaRunRemoval */
 		}
 		else if (strcmp(location, "dlq") == 0)
 		{
-			done = AwaDlqRemove(&compat_dlq_plan, &id, NULL,
+			done = AwaRunRemoval(&compat_dlq_plan, &id, NULL,
 								AWA_STATE_NONE, &rows) > 0;
-			key = NULL;			/* released by AwaDlqRemove */
+			key = NULL;			/* released by AwaRunRemoval */
 		}
 		else
 			elog(ERROR, "awa_queue: unknown job location \"%s\"", location);
@@ -360,10 +360,7 @@ awa_delete_job_compat(PG_FUNCTION_ARGS)
 {
 	bool		deleted;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("id must not be null")));
+	AwaRequireNotNull(PG_ARGISNULL(0), "id");
 	AwaSpiConnect();
 	deleted = DeleteJobCompat(PG_GETARG_INT64(0));
 	AwaSpiFinish();

@@ -82,26 +82,6 @@ static AwaPlan purge_dlq_plan = {
 };
 
 /*
- * AwaDlqRemove
- *		Run a removal statement built from AWA_DLQ_REMOVE (rows locked in
- *		job_id order and deleted) and move the unique claims of the removed
- *		jobs from failed to "to_state" (AWA_UNIQUE_LATER: the caller syncs).
- *		*rows receives the removed bodies; returns their number.
- */
-int
-AwaDlqRemove(AwaPlan *plan, Datum *values, const char *nulls,
-			 int to_state, AwaJobRow **rows)
-{
-	int			n;
-
-	AwaPlanExec(plan, values, nulls, false, 0, SPI_OK_SELECT);
-	n = AwaJobRowsFromSpi(rows);
-	if (to_state != AWA_UNIQUE_LATER)
-		AwaUniqueSyncRows(*rows, n, to_state);
-	return n;
-}
-
-/*
  * RequireReason
  *		The DLQ reason: not NULL (22004), not empty (22023).
  */
@@ -110,11 +90,7 @@ RequireReason(FunctionCallInfo fcinfo, int argno)
 {
 	text	   *reason;
 
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("reason must not be null"),
-				 errhint("Give the reason the job is dead-lettered, for example 'operator'.")));
+	AwaRequireNotNull(PG_ARGISNULL(argno), "reason");
 	reason = PG_GETARG_TEXT_PP(argno);
 	if (VARSIZE_ANY_EXHDR(reason) == 0)
 		ereport(ERROR,
@@ -130,10 +106,7 @@ RequireReason(FunctionCallInfo fcinfo, int argno)
 static Datum
 RequireJobId(FunctionCallInfo fcinfo, int argno)
 {
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("job_id must not be null")));
+	AwaRequireNotNull(PG_ARGISNULL(argno), "job_id");
 	return PG_GETARG_DATUM(argno);
 }
 
@@ -178,7 +151,7 @@ awa_move_failed_to_dlq(PG_FUNCTION_ARGS)
 	values[0] = RequireJobId(fcinfo, 0);
 	values[1] = PointerGetDatum(RequireReason(fcinfo, 1));
 	AwaSpiConnect();
-	n = AwaTerminalRemove(&move_plan, values, NULL,
+	n = AwaRunRemoval(&move_plan, values, NULL,
 						  AWA_STATE_BIT_FAILED, &rows);
 	AwaSpiFinish();
 	PG_RETURN_BOOL(n > 0);
@@ -209,7 +182,7 @@ awa_bulk_move_failed_to_dlq(PG_FUNCTION_ARGS)
 	nulls[2] = ' ';
 
 	AwaSpiConnect();
-	n = AwaTerminalRemove(&bulk_move_plan, values, nulls,
+	n = AwaRunRemoval(&bulk_move_plan, values, nulls,
 						  AWA_STATE_BIT_FAILED, &rows);
 	AwaSpiFinish();
 	PG_RETURN_INT64((int64) n);
@@ -232,17 +205,14 @@ awa_discard_failed_by_kind(PG_FUNCTION_ARGS)
 	AwaJobRow  *rows;
 	int64		n;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("kind must not be null")));
+	AwaRequireNotNull(PG_ARGISNULL(0), "kind");
 	AwaValidateName(PG_GETARG_TEXT_PP(0), "kind");
 	kind = PG_GETARG_DATUM(0);
 
 	AwaSpiConnect();
-	n = AwaTerminalRemove(&discard_remove_plan, &kind, NULL,
+	n = AwaRunRemoval(&discard_remove_plan, &kind, NULL,
 						  AWA_STATE_NONE, &rows);
-	n += AwaDlqRemove(&discard_dlq_plan, &kind, NULL, AWA_STATE_NONE, &rows);
+	n += AwaRunRemoval(&discard_dlq_plan, &kind, NULL, AWA_STATE_NONE, &rows);
 	AwaSpiFinish();
 	PG_RETURN_INT64(n);
 }
@@ -277,7 +247,7 @@ awa_retry_from_dlq(PG_FUNCTION_ARGS)
 		AwaValidatePriority(PG_GETARG_INT16(2));
 
 	AwaSpiConnect();
-	n = AwaDlqRemove(&retry_dlq_plan, &id, NULL, AWA_UNIQUE_LATER, &rows);
+	n = AwaRunRemoval(&retry_dlq_plan, &id, NULL, AWA_UNIQUE_LATER, &rows);
 	if (n == 1)
 	{
 		AwaJobRow  *r = &rows[0];
@@ -347,7 +317,7 @@ awa_purge_dlq(PG_FUNCTION_ARGS)
 	}
 
 	AwaSpiConnect();
-	n = AwaDlqRemove(&purge_dlq_plan, values, nulls, AWA_STATE_NONE, &rows);
+	n = AwaRunRemoval(&purge_dlq_plan, values, nulls, AWA_STATE_NONE, &rows);
 	AwaSpiFinish();
 	PG_RETURN_INT64((int64) n);
 }

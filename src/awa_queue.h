@@ -464,18 +464,15 @@ extern TimestampTz AwaAddSeconds(TimestampTz now, double secs);
 	"g.unique_states, g.payload, " AWA_STATE_BIT_SQL("g.state") " " \
 	"FROM gone AS g ORDER BY g.job_id"
 
-/* to_state of AwaTerminalRemove / AwaDlqRemove: the caller syncs */
+/* to_state of AwaRunRemoval: the caller syncs the unique claims */
 #define AWA_UNIQUE_LATER		(-2)
 
 /* terminal removal (awa_terminal.c) */
 extern int	AwaJobRowsFromSpi(AwaJobRow **rows);
-extern int	AwaTerminalRemove(AwaPlan *plan, Datum *values, const char *nulls,
-							  int to_state, AwaJobRow **rows);
+extern int	AwaRunRemoval(AwaPlan *plan, Datum *values, const char *nulls,
+						  int to_state, AwaJobRow **rows);
 extern void AwaUniqueSyncRows(AwaJobRow *rows, int n, int to_state);
 extern Jsonb *AwaPayloadForRetry(Jsonb *payload);
 
-/* dead-letter queue (awa_dlq.c) */
-extern int	AwaDlqRemove(AwaPlan *plan, Datum *values, const char *nulls,
-						 int to_state, AwaJobRow **rows);
 
 #endif							/* AWA_QUEUE_H */

@@ -12,7 +12,7 @@
  * their groups through AWA_COUNTER_UPSERT_FROM in the same statement
  * (rows grouped and sorted by (ready_slot, queue, priority,
  * enqueue_shard)), deletes the retained ready bodies of the removed
- * attempts and returns the removed jobs hydrated.  AwaTerminalRemove then
+ * attempts and returns the removed jobs hydrated.  AwaRunRemoval then
  * moves their unique claims to the state the caller takes them to, keys
  * sorted.
  *
@@ -135,20 +135,22 @@ AwaUniqueSyncRows(AwaJobRow *rows, int n, int to_state)
 }
 
 /*
- * AwaTerminalRemove
- *		Run a removal statement built from AWA_TERMINAL_REMOVE and move the
- *		unique claims of the removed jobs to "to_state".
+ * AwaRunRemoval
+ *		Run a removal statement built from AWA_TERMINAL_REMOVE,
+ *		AWA_TERMINAL_TO_DLQ or AWA_DLQ_REMOVE and move the unique claims of
+ *		the removed jobs to "to_state".
  *
- * The statement itself locks the selected done rows in key order, deletes
- * them, decrements their counter groups and deletes their retained ready
- * bodies.  On return *rows holds the removed jobs, hydrated, with .state
- * set to their terminal state bit.  With to_state AWA_UNIQUE_LATER the
+ * The statement itself locks the selected rows in key order and deletes
+ * them; for terminal rows it also decrements their counter groups and
+ * deletes their retained ready bodies (and, for a DLQ move, inserts the
+ * DLQ rows).  On return *rows holds the removed jobs, hydrated, with
+ * .state set to the state bit they had (failed for DLQ rows).  With to_state AWA_UNIQUE_LATER the
  * caller syncs the unique claims itself (retry_job must write the ready
  * row first: enqueue heads are locked before unique claims, SPEC 5).
  * Returns the number of jobs removed.
  */
 int
-AwaTerminalRemove(AwaPlan *plan, Datum *values, const char *nulls,
+AwaRunRemoval(AwaPlan *plan, Datum *values, const char *nulls,
 				  int to_state, AwaJobRow **rows)
 {
 	int			n;
@@ -208,14 +210,11 @@ awa_retry_job(PG_FUNCTION_ARGS)
 	int			n;
 	int			i;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("job_id must not be null")));
+	AwaRequireNotNull(PG_ARGISNULL(0), "job_id");
 	arg = PG_GETARG_DATUM(0);
 
 	AwaSpiConnect();
-	n = AwaTerminalRemove(&retry_remove_plan, &arg, NULL,
+	n = AwaRunRemoval(&retry_remove_plan, &arg, NULL,
 						  AWA_UNIQUE_LATER, &rows);
 	if (n > 0)
 	{
