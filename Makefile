@@ -35,7 +35,6 @@ REGRESS = \
 	install \
 	admin \
 	counters \
-	privileges \
 	enqueue \
 	claim \
 	complete \
@@ -44,7 +43,8 @@ REGRESS = \
 	recovery \
 	terminal \
 	dlq \
-	compat
+	compat \
+	privileges
 
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 

@@ -167,7 +167,7 @@ CompleteInSlot(CompleteState *st, int32 slot)
 					   SPI_OK_SELECT);
 	for (i = 0; i < done; i++)
 	{
-		Attempt		key;
+		Attempt		key = {0};
 		Attempt    *hit;
 		Datum		out[2];
 		bool		nulls[2] = {false, false};

@@ -531,7 +531,7 @@ awa_enqueue_many(PG_FUNCTION_ARGS)
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							 errmsg("unique_states must be a string of 8 characters 0 or 1")));
-				if (s[b] == '1' && b < 8)
+				if (b < 8 && s[b] == '1')
 					in.unique_mask |= (uint8) (0x80 >> b);
 			}
 		}
