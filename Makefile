@@ -27,7 +27,9 @@ OBJS = \
 	src/awa_rescue.o \
 	src/awa_terminal.o \
 	src/awa_dlq.o \
-	src/awa_compat.o
+	src/awa_compat.o \
+	src/awa_ring.o \
+	src/awa_maintenance.o
 
 DATA = $(EXTENSION)--$(EXTVERSION).sql $(wildcard $(EXTENSION)--*--*.sql)
 
@@ -44,6 +46,7 @@ REGRESS = \
 	terminal \
 	dlq \
 	compat \
+	ring \
 	privileges
 
 REGRESS_OPTS = --load-extension=$(EXTENSION)
@@ -59,7 +62,11 @@ ISOLATION = \
 	cancel_vs_claim \
 	compat_delete_vs_claim \
 	compat_delete_vs_complete \
-	dlq_move_vs_retry
+	dlq_move_vs_retry \
+	prune_vs_writer \
+	rotate_vs_enqueue \
+	maintenance_concurrent \
+	prune_claims_vs_complete
 
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 

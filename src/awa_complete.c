@@ -76,15 +76,19 @@ static AwaPlan complete_fused_plan = {
 	.argtypes = {INT8ARRAYOID, INT8ARRAYOID, INT4OID, TIMESTAMPTZOID}
 };
 
-/* the other claim slots holding receipts of attempts ($1, $2) */
+/*
+ * Every claim slot holding a receipt of attempts ($1, $2).  The current
+ * slot is not excluded: claim-ring prune may have carried a receipt into
+ * it after the first pass looked there.
+ */
 static AwaPlan other_slots_plan = {
 	.sql = "SELECT DISTINCT c.claim_slot FROM "
 	"ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int8[])) "
 	"AS u(job_id, run_lease) CROSS JOIN LATERAL (SELECT c.claim_slot FROM awa.lease_claims AS c "
-	"WHERE c.job_id = u.job_id AND c.run_lease = u.run_lease AND c.claim_slot <> $3 "
+	"WHERE c.job_id = u.job_id AND c.run_lease = u.run_lease "
 	"OFFSET 0) AS c ORDER BY 1",
-	.nargs = 3,
-	.argtypes = {INT8ARRAYOID, INT8ARRAYOID, INT4OID}
+	.nargs = 2,
+	.argtypes = {INT8ARRAYOID, INT8ARRAYOID}
 };
 
 typedef struct Attempt
@@ -276,12 +280,11 @@ awa_complete_batch(PG_FUNCTION_ARGS)
 	/* the rest: receipts of older slots (or stale pairs, found nowhere) */
 	if (st.nfinalized < st.n)
 	{
-		Datum		values[3];
+		Datum		values[2];
 		int			nslots;
 		int32	   *slots;
 
 		PendingArrays(&st, &values[0], &values[1]);
-		values[2] = Int32GetDatum(current);
 		nslots = AwaPlanExec(&other_slots_plan, values, NULL, false, 0,
 							 SPI_OK_SELECT);
 		slots = palloc(sizeof(int32) * Max(nslots, 1));

@@ -474,5 +474,15 @@ extern int	AwaRunRemoval(AwaPlan *plan, Datum *values, const char *nulls,
 extern void AwaUniqueSyncRows(AwaJobRow *rows, int n, int to_state);
 extern Jsonb *AwaPayloadForRetry(Jsonb *payload);
 
+/* ring rotation and prune (awa_ring.c) */
+typedef enum AwaRingOp
+{
+	AWA_RING_ROTATE,
+	AWA_RING_PRUNE,
+	AWA_RING_ROTATE_CLAIMS,
+	AWA_RING_PRUNE_CLAIMS
+} AwaRingOp;
+
+extern const char *AwaRingStep(AwaRingOp op);
 
 #endif							/* AWA_QUEUE_H */
