@@ -26,7 +26,10 @@ OBJS = \
 	src/awa_heartbeat.o \
 	src/awa_cancel.o \
 	src/awa_promote.o \
-	src/awa_rescue.o
+	src/awa_rescue.o \
+	src/awa_terminal.o \
+	src/awa_dlq.o \
+	src/awa_compat.o
 
 DATA = $(EXTENSION)--$(EXTVERSION).sql $(wildcard $(EXTENSION)--*--*.sql)
 
@@ -37,10 +40,13 @@ REGRESS = \
 	enqueue \
 	claim \
 	complete \
-	ring \
 	fail \
 	cancel \
 	recovery \
+	terminal \
+	dlq \
+	compat \
+	ring \
 	privileges
 
 REGRESS_OPTS = --load-extension=$(EXTENSION)
@@ -57,7 +63,10 @@ ISOLATION = \
 	cancel_vs_complete \
 	rescue_vs_complete \
 	promote_vs_claim \
-	cancel_vs_claim
+	cancel_vs_claim \
+	compat_delete_vs_claim \
+	compat_delete_vs_complete \
+	dlq_move_vs_retry
 
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 

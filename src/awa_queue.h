@@ -300,17 +300,6 @@ extern AwaBackendStats awa_backend_stats;
 #define AWA_CLAIM_RING_SLOT_SQL \
 	"COALESCE((SELECT current_slot FROM awa.claim_ring_state WHERE singleton), 0)"
 
-/* ring rotation and prune (awa_ring.c) */
-typedef enum AwaRingOp
-{
-	AWA_RING_ROTATE,
-	AWA_RING_PRUNE,
-	AWA_RING_ROTATE_CLAIMS,
-	AWA_RING_PRUNE_CLAIMS
-} AwaRingOp;
-
-extern const char *AwaRingStep(AwaRingOp op, bool never_wait);
-
 /* ------------------------------------------------------------------
  * Failure paths (awa_attempt.c, awa_fail.c, awa_heartbeat.c,
  * awa_cancel.c, awa_promote.c, awa_rescue.c): ending running attempts
@@ -379,5 +368,138 @@ extern TimestampTz AwaAddSeconds(TimestampTz now, double secs);
 
 /* the notification channel of running-job cancellation */
 #define AWA_CANCEL_CHANNEL "awa:cancel"
+
+/* ------------------------------------------------------------------
+ * Terminal removal, DLQ and compat layer (awa_terminal.c, awa_dlq.c,
+ * awa_compat.c).
+ * ------------------------------------------------------------------
+ */
+
+/*
+ * The hydrated job body every removal statement returns, one row per
+ * removed job, in this column order (read by AwaJobRowsFromSpi):
+ * job_id, kind, queue, priority, args, max_attempts, attempt, run_lease,
+ * run_at, created_at, attempted_at, finalized_at, unique_key,
+ * unique_states, payload, state bit (enum position of awa.job_state).
+ */
+#define AWA_STATE_BIT_SQL(state) \
+	"(pg_catalog.array_position(pg_catalog.enum_range(NULL::awa.job_state), " \
+	state ") - 1)"
+
+/*
+ * AWA_TERMINAL_REMOVE_CTES(selector): the one way terminal rows are
+ * removed, as the WITH list of a statement.  "selector" is a WHERE
+ * condition on done_entries AS e.  The CTEs
+ *	1. lock the selected done rows FOR UPDATE in key order (two removals
+ *	   over overlapping rows queue up instead of deadlocking),
+ *	2. delete them,
+ *	3. decrement their counter groups through AWA_COUNTER_UPSERT_FROM
+ *	   (delta -1 per row, grouped and sorted by the counter key),
+ *	4. delete the retained ready body of each removed attempt (same key,
+ *	   generation and job id), and
+ *	5. expose the removed jobs hydrated (COALESCE(done.x, ready.x)) as
+ *	   "removed", with the columns AWA_DLQ_INSERT_FROM reads (job_id,
+ *	   kind, queue, args, priority, attempt, run_lease, max_attempts,
+ *	   run_at, attempted_at, finalized_at, created_at, unique_key,
+ *	   unique_states, payload) plus state.
+ * Lock order: done rows, then counter rows (SPEC 5.7), then ready rows.
+ */
+#define AWA_TERMINAL_REMOVE_CTES(selector) \
+	"WITH sel AS (SELECT e.queue, e.priority, e.enqueue_shard, e.lane_seq, e.ready_slot " \
+	"FROM awa.done_entries AS e WHERE " selector " " \
+	"ORDER BY e.ready_slot, e.queue, e.priority, e.enqueue_shard, e.lane_seq FOR UPDATE OF e), " \
+	"gone AS (DELETE FROM awa.done_entries AS e USING sel " \
+	"WHERE e.queue OPERATOR(pg_catalog.=) sel.queue " \
+	"AND e.priority OPERATOR(pg_catalog.=) sel.priority " \
+	"AND e.enqueue_shard OPERATOR(pg_catalog.=) sel.enqueue_shard " \
+	"AND e.lane_seq OPERATOR(pg_catalog.=) sel.lane_seq " \
+	"AND e.ready_slot OPERATOR(pg_catalog.=) sel.ready_slot " \
+	"RETURNING e.*, -1 AS delta), " \
+	"counted AS (" AWA_COUNTER_UPSERT_FROM("gone") "), " \
+	"body AS (DELETE FROM awa.ready_entries AS r USING gone AS g " \
+	"WHERE r.queue OPERATOR(pg_catalog.=) g.queue " \
+	"AND r.priority OPERATOR(pg_catalog.=) g.priority " \
+	"AND r.enqueue_shard OPERATOR(pg_catalog.=) g.enqueue_shard " \
+	"AND r.lane_seq OPERATOR(pg_catalog.=) g.lane_seq " \
+	"AND r.ready_slot OPERATOR(pg_catalog.=) g.ready_slot " \
+	"AND r.ready_generation OPERATOR(pg_catalog.=) g.ready_generation " \
+	"AND r.job_id OPERATOR(pg_catalog.=) g.job_id RETURNING r.*), " \
+	"removed AS (SELECT g.job_id, g.kind, g.queue, " \
+	"COALESCE(g.args, b.args, '{}'::pg_catalog.jsonb) AS args, g.priority, g.attempt, " \
+	"g.run_lease, COALESCE(g.max_attempts, b.max_attempts, 25::pg_catalog.int2) AS max_attempts, " \
+	"COALESCE(g.run_at, b.run_at, g.finalized_at) AS run_at, g.attempted_at, g.finalized_at, " \
+	"COALESCE(g.created_at, b.created_at, g.finalized_at) AS created_at, " \
+	"COALESCE(g.unique_key, b.unique_key) AS unique_key, " \
+	"COALESCE(g.unique_states, b.unique_states) AS unique_states, " \
+	"COALESCE(g.payload, b.payload) AS payload, g.state " \
+	"FROM gone AS g LEFT JOIN body AS b " \
+	"ON b.queue OPERATOR(pg_catalog.=) g.queue " \
+	"AND b.priority OPERATOR(pg_catalog.=) g.priority " \
+	"AND b.enqueue_shard OPERATOR(pg_catalog.=) g.enqueue_shard " \
+	"AND b.lane_seq OPERATOR(pg_catalog.=) g.lane_seq " \
+	"AND b.ready_slot OPERATOR(pg_catalog.=) g.ready_slot) "
+
+/* the removed jobs in the AwaJobRowsFromSpi column order */
+#define AWA_REMOVED_JOBS_SELECT \
+	"SELECT m.job_id, m.kind, m.queue, m.priority, m.args, m.max_attempts, m.attempt, " \
+	"m.run_lease, m.run_at, m.created_at, m.attempted_at, m.finalized_at, m.unique_key, " \
+	"m.unique_states, m.payload, " AWA_STATE_BIT_SQL("m.state") " " \
+	"FROM removed AS m ORDER BY m.job_id"
+
+/*
+ * AWA_TERMINAL_REMOVE(selector): remove terminal rows (see
+ * AWA_TERMINAL_REMOVE_CTES) and return them.
+ */
+#define AWA_TERMINAL_REMOVE(selector) \
+	AWA_TERMINAL_REMOVE_CTES(selector) AWA_REMOVED_JOBS_SELECT
+
+/*
+ * AWA_TERMINAL_TO_DLQ(selector, reason): remove terminal rows and
+ * dead-letter them through AWA_DLQ_INSERT_FROM in the same statement
+ * ("reason" is a parameter reference such as "$2"); returns them.
+ */
+#define AWA_TERMINAL_TO_DLQ(selector, reason) \
+	AWA_TERMINAL_REMOVE_CTES(selector) \
+	", dead AS (" AWA_DLQ_INSERT_FROM("(SELECT m.*, " reason "::pg_catalog.text AS dlq_reason, " \
+									  "pg_catalog.clock_timestamp() AS dlq_at, " \
+									  "m.run_lease AS original_run_lease FROM removed AS m)") ") " \
+	AWA_REMOVED_JOBS_SELECT
+
+/*
+ * AWA_DLQ_REMOVE(selector): the one statement that removes DLQ rows.
+ * "selector" is a WHERE condition on dlq_entries AS q.  Locks the rows in
+ * job_id order, deletes them and returns their bodies in the
+ * AwaJobRowsFromSpi column order, sorted by job_id.
+ */
+#define AWA_DLQ_REMOVE(selector) \
+	"WITH sel AS (SELECT q.job_id FROM awa.dlq_entries AS q WHERE " selector " " \
+	"ORDER BY q.job_id FOR UPDATE OF q), " \
+	"gone AS (DELETE FROM awa.dlq_entries AS q USING sel " \
+	"WHERE q.job_id OPERATOR(pg_catalog.=) sel.job_id RETURNING q.*) " \
+	"SELECT g.job_id, g.kind, g.queue, g.priority, g.args, g.max_attempts, g.attempt, " \
+	"g.run_lease, g.run_at, g.created_at, g.attempted_at, g.finalized_at, g.unique_key, " \
+	"g.unique_states, g.payload, " AWA_STATE_BIT_SQL("g.state") " " \
+	"FROM gone AS g ORDER BY g.job_id"
+
+/* to_state of AwaRunRemoval: the caller syncs the unique claims */
+#define AWA_UNIQUE_LATER		(-2)
+
+/* terminal removal (awa_terminal.c) */
+extern int	AwaJobRowsFromSpi(AwaJobRow **rows);
+extern int	AwaRunRemoval(AwaPlan *plan, Datum *values, const char *nulls,
+						  int to_state, AwaJobRow **rows);
+extern void AwaUniqueSyncRows(AwaJobRow *rows, int n, int to_state);
+extern Jsonb *AwaPayloadForRetry(Jsonb *payload);
+
+/* ring rotation and prune (awa_ring.c) */
+typedef enum AwaRingOp
+{
+	AWA_RING_ROTATE,
+	AWA_RING_PRUNE,
+	AWA_RING_ROTATE_CLAIMS,
+	AWA_RING_PRUNE_CLAIMS
+} AwaRingOp;
+
+extern const char *AwaRingStep(AwaRingOp op, bool never_wait);
 
 #endif							/* AWA_QUEUE_H */
