@@ -1,5 +1,7 @@
 -- bench/awa_queue.sql -- awa_queue, this extension, through its SQL API
 -- only (SPEC §3): nothing here writes an awa table directly.
+-- Start afresh (the runner reloads this file before every scenario).
+DROP EXTENSION IF EXISTS awa_queue;
 CREATE EXTENSION awa_queue;
 -- The helpers name hot-path functions a build may not have yet: the runner
 -- checks for them before each scenario and reports "n/a" instead.
@@ -8,7 +10,7 @@ SET check_function_bodies = off;
 -- Harness helpers (not measured).
 -- bench_preload: n_terminal jobs enqueued, claimed and completed, then
 -- n_available available jobs, in chunks of 1000 jobs per transaction.
-CREATE PROCEDURE bench_preload(n_available bigint, n_terminal bigint DEFAULT 0)
+CREATE OR REPLACE PROCEDURE bench_preload(n_available bigint, n_terminal bigint DEFAULT 0)
 LANGUAGE plpgsql AS $$
 DECLARE
 	done bigint := 0;
@@ -34,6 +36,6 @@ BEGIN
 END $$;
 
 -- bench_backlog: jobs enqueued and not yet completed.
-CREATE FUNCTION bench_backlog() RETURNS bigint LANGUAGE sql STABLE AS $$
+CREATE OR REPLACE FUNCTION bench_backlog() RETURNS bigint LANGUAGE sql STABLE AS $$
 	SELECT coalesce(sum(available + running), 0)::bigint FROM awa.queue_counts('bench')
 $$;

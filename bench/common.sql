@@ -5,3 +5,4 @@
 -- enqueue→complete latency in milliseconds.  UNLOGGED so it adds no WAL to
 -- the figures; every system pays the same insert.
 CREATE UNLOGGED TABLE IF NOT EXISTS bench_latency (lat_ms float8 NOT NULL);
+TRUNCATE bench_latency;

@@ -6,7 +6,10 @@
 -- soon as there is one new event, so a batch is whatever arrived since the
 -- consumer's previous call.  Events are not mutated or deleted: rotation
 -- of the event tables (pgq.maint_operations) reclaims them.
+-- Start afresh (the runner reloads this file before every scenario).
+DROP EXTENSION IF EXISTS pgq CASCADE;
 CREATE EXTENSION pgq;
+SET client_min_messages = warning;
 SELECT pgq.create_queue('bench');
 SELECT pgq.set_queue_config('bench', 'ticker_max_count', '1');
 SELECT pgq.set_queue_config('bench', 'rotation_period', '1 second');
@@ -15,7 +18,7 @@ SELECT pgq.register_consumer('bench', 'bench_consumer');
 -- Harness helpers (not measured).
 -- bench_preload: n_terminal events consumed (batch finished) and then
 -- n_available pending events, ticked in batches of chunk events.
-CREATE PROCEDURE bench_preload(n_available bigint, n_terminal bigint DEFAULT 0, chunk int DEFAULT 0)
+CREATE OR REPLACE PROCEDURE bench_preload(n_available bigint, n_terminal bigint DEFAULT 0, chunk int DEFAULT 0)
 LANGUAGE plpgsql AS $$
 DECLARE
 	done bigint := 0;
@@ -49,7 +52,7 @@ BEGIN
 END $$;
 
 -- bench_backlog: events not yet consumed by the consumer, ticked or not.
-CREATE FUNCTION bench_backlog() RETURNS bigint LANGUAGE sql STABLE AS $$
+CREATE OR REPLACE FUNCTION bench_backlog() RETURNS bigint LANGUAGE sql STABLE AS $$
 	SELECT pgq.seq_getval(q.queue_event_seq) - t.tick_event_seq
 	FROM pgq.queue q
 	JOIN pgq.subscription s ON s.sub_queue = q.queue_id

@@ -103,15 +103,18 @@ q() { # q DB SQL -- one value, unaligned
 
 now() { echo "$EPOCHREALTIME"; }
 
-db_of() { echo "bench_${1}_${2,,}"; }
+db_of() { echo "bench_$1"; }
 
-# fresh_db SYSTEM DB: a new database with the harness table and the system.
+# fresh_db SYSTEM DB: the system's database (created on first use) with
+# the harness table emptied and the system dropped and loaded afresh (each
+# setup file starts by dropping what it creates).
 fresh_db() {
 	local sys=$1 db=$2 setup
 	setup=$ROOT/bench/$sys.sql
 	[ "$sys" = skiplocked_delete ] && setup=$ROOT/bench/skiplocked.sql
-	q postgres "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1
-	q postgres "CREATE DATABASE $db" >/dev/null
+	if [ "$(q postgres "SELECT count(*) FROM pg_database WHERE datname = '$db'")" = 0 ]; then
+		q postgres "CREATE DATABASE $db" >/dev/null
+	fi
 	psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f "$ROOT/bench/common.sql" >>"$LOG" 2>&1
 	psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f "$setup" >>"$LOG" 2>&1
 }
@@ -148,15 +151,17 @@ missing() {
 	echo "${out# }"
 }
 
-# snap DB: "wal_lsn_bytes commits" now.
+# snap DB: "wal_lsn_bytes commits backlog" now (backlog: jobs enqueued and
+# not completed, by the system's bench_backlog()).
 snap() {
-	q "$1" "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, xact_commit FROM pg_stat_database WHERE datname = current_database()" | tr '|' ' '
+	q "$1" "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, xact_commit, bench_backlog() FROM pg_stat_database WHERE datname = current_database()" | tr '|' ' '
 }
 
 # checkpoint: start every measured window from a checkpoint, so every
-# system pays the same full-page writes for the pages it touches.
+# system pays the same full-page writes for the pages it touches (skipped
+# at smoke scale, whose figures are not compared).
 checkpoint() {
-	q postgres "CHECKPOINT" >/dev/null
+	[ "$BENCH_SCALE" = smoke ] || q postgres "CHECKPOINT" >/dev/null
 }
 
 # pgb DB SCRIPT CLIENTS ARGS...: run pgbench, log its output, print the
@@ -202,13 +207,12 @@ measure() {
 	shift 6
 	local b0 b1 s0 s1 t0 t1 lat jobs
 	checkpoint
-	b0=$(q "$db" "SELECT bench_backlog()")
 	read -r -a s0 <<<"$(snap "$db")"
 	t0=$(now)
 	lat=$(pgb "$db" "$f" "$c" "$@")
 	t1=$(now)
 	read -r -a s1 <<<"$(snap "$db")"
-	b1=$(q "$db" "SELECT bench_backlog()")
+	b0=${s0[2]} b1=${s1[2]}
 	jobs=$((b1 > b0 ? b1 - b0 : b0 - b1))
 	row "$sys" "$sc" "$var" \
 		"$(awk -v j="$jobs" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", j / (b - a) }')" \
@@ -409,9 +413,12 @@ for sc in $BENCH_SCENARIOS; do
 		else
 			"${sc,,}" "$sys" "$db"
 		fi
-		drop_db "$db"
 		awa_log "$sc $sys: $(awk -v a="$t_sc" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s"
 	done
+done
+
+for sys in $BENCH_SYSTEMS; do
+	drop_db "$(db_of "$sys")"
 done
 
 settings=$(q postgres "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('shared_buffers', 'synchronous_commit', 'autovacuum', 'max_wal_size', 'fsync', 'wal_level', 'checkpoint_timeout')")

@@ -7,6 +7,10 @@
 -- available rows in claim order, and a partial index on finalized rows
 -- for the retention cleaner.  (River and Oban also keep GIN indexes on
 -- args/metadata; they are left out, which favours this baseline.)
+-- Start afresh (the runner reloads this file before every scenario).
+DROP TABLE IF EXISTS jobs;
+DROP TYPE IF EXISTS job_state;
+
 CREATE TYPE job_state AS ENUM ('available', 'scheduled', 'running', 'retryable',
 	'completed', 'cancelled', 'discarded');
 
@@ -29,7 +33,7 @@ CREATE INDEX jobs_finalized_idx ON jobs (state, finalized_at) WHERE finalized_at
 
 -- Harness helpers (not measured).
 -- bench_preload: n_available available jobs and n_terminal completed ones.
-CREATE PROCEDURE bench_preload(n_available bigint, n_terminal bigint DEFAULT 0)
+CREATE OR REPLACE PROCEDURE bench_preload(n_available bigint, n_terminal bigint DEFAULT 0)
 LANGUAGE plpgsql AS $$
 BEGIN
 	INSERT INTO jobs (queue, kind, args, state, attempt, attempted_at, finalized_at)
@@ -43,6 +47,6 @@ BEGIN
 END $$;
 
 -- bench_backlog: jobs enqueued and not yet completed.
-CREATE FUNCTION bench_backlog() RETURNS bigint LANGUAGE sql STABLE AS $$
+CREATE OR REPLACE FUNCTION bench_backlog() RETURNS bigint LANGUAGE sql STABLE AS $$
 	SELECT count(*) FROM jobs WHERE queue = 'bench' AND state IN ('available', 'running')
 $$;
