@@ -54,9 +54,9 @@ case "$BENCH_SCALE" in
 		;;
 	short)
 		S1_RUN="-T 5" S1_RUN8="-T 5" S1_RUN100="-T 5"
-		S2_N=50000 S2_BATCHES="1 10 100 500"
-		S3_SECS=10 S3_RATE=${BENCH_S3_RATE:-1000}
-		S4_N=100000 S4_ROUNDS=10 S5_AVAIL=100000 S5_T1=25000 S5_T2=100000 S5_CALLS=100
+		S2_N=20000 S2_BATCHES="1 10 100 500"
+		S3_SECS=10 S3_RATE=${BENCH_S3_RATE:-500}
+		S4_N=50000 S4_ROUNDS=10 S5_AVAIL=50000 S5_T1=12500 S5_T2=50000 S5_CALLS=100
 		;;
 	full)
 		S1_RUN="-T 15" S1_RUN8="-T 15" S1_RUN100="-T 15"
@@ -71,7 +71,7 @@ case "$BENCH_SCALE" in
 esac
 # Batch size 1 drains one job per transaction: cap its preload so the
 # commit-bound run stays bounded.
-S2_N1=$((S2_N / 5 > 1000 ? S2_N / 5 : S2_N))
+S2_N1=$((S2_N / 10 > 1000 ? S2_N / 10 : S2_N))
 
 mkdir -p "$BENCH_OUT"
 TSV=$BENCH_OUT/latest.tsv
