@@ -18,7 +18,8 @@ DATA = $(EXTENSION)--$(EXTVERSION).sql $(wildcard $(EXTENSION)--*--*.sql)
 REGRESS = \
 	install \
 	admin \
-	counters
+	counters \
+	privileges
 
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
@@ -50,3 +51,19 @@ bench:
 	bash bench/run.sh
 
 .PHONY: checkver demo test bench
+
+# Static analysis of the C sources (also run by the test suite).
+CPPCHECK_FLAGS = -q --enable=warning,performance,portability --error-exitcode=1 \
+	--inline-suppr --suppress=missingIncludeSystem --max-configs=1 -D__GNUC__ \
+	-I $(shell $(PG_CONFIG) --includedir-server) --suppress='*:/usr/include/*'
+
+cppcheck:
+	cppcheck $(CPPCHECK_FLAGS) src/
+
+.PHONY: cppcheck
+
+# The regression and isolation suites with the server under valgrind memcheck.
+valgrind:
+	bash scripts/valgrind.sh
+
+.PHONY: valgrind

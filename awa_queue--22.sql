@@ -469,6 +469,85 @@ COMMENT ON FUNCTION awa.set_dlq_enabled(text, boolean) IS 'send jobs that exhaus
 -- ===================================================================
 
 -- ===================================================================
+-- Role grants
+-- ===================================================================
+
+/*
+ * awa.grant_rights: the one place that knows which functions each kind of
+ * role may run.  Writers are SECURITY DEFINER, so EXECUTE (plus USAGE on
+ * the schema) is all a role needs; admin also gets SELECT on every table
+ * for inspection.  Grants cover the functions that exist when it is
+ * called: call it again after ALTER EXTENSION ... UPDATE.
+ */
+CREATE FUNCTION awa.grant_rights(grantee regrole, kind text)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $grant$
+DECLARE
+	producer_functions CONSTANT text[] := ARRAY[
+		'enqueue', 'enqueue_many', 'insert_job_compat', 'queue_counts'];
+	worker_functions CONSTANT text[] := ARRAY[
+		'claim_batch', 'complete_batch', 'fail_batch', 'retry_after',
+		'snooze', 'heartbeat_batch', 'queue_counts'];
+	fn regprocedure;
+	granted integer := 0;
+BEGIN
+	IF grantee IS NULL OR kind IS NULL THEN
+		RAISE EXCEPTION 'grantee and kind must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF kind OPERATOR(pg_catalog.<>) ALL (ARRAY['producer', 'worker', 'admin']) THEN
+		RAISE EXCEPTION 'unknown kind of role "%"', kind
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use producer, worker or admin.';
+	END IF;
+	EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA awa TO %s', grantee);
+	FOR fn IN
+		SELECT p.oid::pg_catalog.regprocedure
+		FROM pg_catalog.pg_proc AS p
+		WHERE p.pronamespace OPERATOR(pg_catalog.=) 'awa'::pg_catalog.regnamespace
+		  AND (kind OPERATOR(pg_catalog.=) 'admin'
+			   OR (kind OPERATOR(pg_catalog.=) 'producer'
+				   AND p.proname OPERATOR(pg_catalog.=) ANY (producer_functions))
+			   OR (kind OPERATOR(pg_catalog.=) 'worker'
+				   AND p.proname OPERATOR(pg_catalog.=) ANY (worker_functions)))
+		ORDER BY 1
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s', fn, grantee);
+		granted := granted OPERATOR(pg_catalog.+) 1;
+	END LOOP;
+	IF kind OPERATOR(pg_catalog.=) 'admin' THEN
+		EXECUTE pg_catalog.format('GRANT SELECT ON ALL TABLES IN SCHEMA awa TO %s', grantee);
+	END IF;
+	RETURN granted;
+END
+$grant$;
+COMMENT ON FUNCTION awa.grant_rights(regrole, text) IS
+'give a role producer, worker or admin rights on awa_queue; returns the number of functions granted';
+
+CREATE FUNCTION awa.grant_producer(grantee regrole)
+RETURNS integer
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+RETURN awa.grant_rights(grantee, 'producer');
+COMMENT ON FUNCTION awa.grant_producer(regrole) IS 'let a role enqueue jobs and read queue counts';
+
+CREATE FUNCTION awa.grant_worker(grantee regrole)
+RETURNS integer
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+RETURN awa.grant_rights(grantee, 'worker');
+COMMENT ON FUNCTION awa.grant_worker(regrole) IS 'let a role claim, complete, fail, snooze and heartbeat jobs';
+
+CREATE FUNCTION awa.grant_admin(grantee regrole)
+RETURNS integer
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+RETURN awa.grant_rights(grantee, 'admin');
+COMMENT ON FUNCTION awa.grant_admin(regrole) IS 'let a role run every awa function and read every awa table';
+
+-- ===================================================================
 -- Privileges
 -- ===================================================================
 

@@ -17,6 +17,8 @@
 #               one on PATH); a private copy of the server can be used by
 #               pointing this at its pg_config.
 #   AWA_PORT    loopback port (default: a free one between 20000 and 29999)
+#   AWA_SERVER_WRAPPER
+#               command prefix the postmaster is started under (valgrind)
 
 : "${PG_CONFIG:=pg_config}"
 export PG_CONFIG
@@ -144,10 +146,24 @@ deadlock_timeout = '50ms'
 shared_buffers = '256MB'
 EOF
 	fi
-	awa_pg_ctl start -w -t 60 -l "$AWA_PGDATA/server.log" >/dev/null || {
-		cat "$AWA_PGDATA/server.log" >&2
-		return 1
-	}
+	if [ -n "${AWA_SERVER_WRAPPER:-}" ]; then
+		# e.g. valgrind: start the postmaster under the wrapper and wait
+		awa_as_owner bash -c "cd '$AWA_PGDATA' && exec $AWA_SERVER_WRAPPER '$AWA_PG_BINDIR/postgres' -D '$AWA_PGDATA/data' >>'$AWA_PGDATA/server.log' 2>&1" &
+		local i
+		for i in $(seq 1 300); do
+			"$AWA_PG_BINDIR/pg_isready" -q -h "$PGHOST" -p "$PGPORT" && break
+			sleep 1
+		done
+		"$AWA_PG_BINDIR/pg_isready" -q -h "$PGHOST" -p "$PGPORT" || {
+			cat "$AWA_PGDATA/server.log" >&2
+			return 1
+		}
+	else
+		awa_pg_ctl start -w -t 60 -l "$AWA_PGDATA/server.log" >/dev/null || {
+			cat "$AWA_PGDATA/server.log" >&2
+			return 1
+		}
+	fi
 	psql -q -X -v ON_ERROR_STOP=1 -c "CREATE DATABASE awa_cron" >/dev/null
 }
 

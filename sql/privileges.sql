@@ -1,0 +1,61 @@
+-- privileges: PUBLIC gets nothing; grant helpers give producer, worker, admin rights
+\set VERBOSITY terse
+SET client_min_messages = warning;
+
+CREATE ROLE regress_awa_nobody;
+CREATE ROLE regress_awa_worker;
+CREATE ROLE regress_awa_admin;
+
+-- writers are SECURITY DEFINER with a pinned search_path and no PUBLIC EXECUTE
+SELECT p.proname
+FROM pg_catalog.pg_proc AS p
+WHERE p.pronamespace = 'awa'::regnamespace
+  AND p.provolatile = 'v' AND p.prolang = (SELECT oid FROM pg_catalog.pg_language WHERE lanname = 'c')
+  AND NOT (p.prosecdef AND 'search_path=pg_catalog, pg_temp' = ANY (p.proconfig))
+ORDER BY 1;
+SELECT p.proname
+FROM pg_catalog.pg_proc AS p
+WHERE p.pronamespace = 'awa'::regnamespace
+  AND pg_catalog.has_function_privilege('public', p.oid, 'EXECUTE')
+ORDER BY 1;
+
+SELECT awa.grant_worker('regress_awa_worker') >= 0 AS granted;
+-- exactly the worker functions
+SELECT p.proname FROM pg_catalog.pg_proc AS p
+WHERE p.pronamespace = 'awa'::regnamespace
+  AND pg_catalog.has_function_privilege('regress_awa_worker', p.oid, 'EXECUTE')
+ORDER BY 1;
+SELECT awa.grant_admin('regress_awa_admin') > 0 AS granted;
+
+\set VERBOSITY sqlstate
+-- a role without grants cannot reach the schema
+SET ROLE regress_awa_nobody;
+SELECT pg_catalog.count(*) FROM awa.queue_meta;
+SELECT awa.pause_queue('q');
+RESET ROLE;
+
+-- a worker may not administer queues nor touch tables directly
+SET ROLE regress_awa_worker;
+SELECT awa.pause_queue('q');
+INSERT INTO awa.queue_meta (queue) VALUES ('q');
+DELETE FROM awa.done_entries;
+RESET ROLE;
+
+-- an admin may run every function and read, but not write, tables
+SET ROLE regress_awa_admin;
+\set VERBOSITY terse
+SELECT awa.pause_queue('q');
+SELECT queue, paused FROM awa.queue_meta WHERE queue = 'q';
+\set VERBOSITY sqlstate
+UPDATE awa.queue_meta SET paused = false;
+RESET ROLE;
+
+-- bad input to the grant helper
+SELECT awa.grant_rights('regress_awa_nobody', 'superuser');
+SELECT awa.grant_rights(NULL, 'admin');
+\set VERBOSITY terse
+
+DROP OWNED BY regress_awa_nobody, regress_awa_worker, regress_awa_admin;
+DROP ROLE regress_awa_nobody;
+DROP ROLE regress_awa_worker;
+DROP ROLE regress_awa_admin;
