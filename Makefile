@@ -11,7 +11,14 @@ OBJS = \
 	src/awa_spi.o \
 	src/awa_validate.o \
 	src/awa_counters.o \
-	src/awa_admin.o
+	src/awa_admin.o \
+	src/awa_stats.o \
+	src/awa_storage.o \
+	src/awa_unique.o \
+	src/awa_enqueue.o \
+	src/awa_claim.o \
+	src/awa_complete.o \
+	src/awa_counts.o
 
 DATA = $(EXTENSION)--$(EXTVERSION).sql $(wildcard $(EXTENSION)--*--*.sql)
 
@@ -19,12 +26,18 @@ REGRESS = \
 	install \
 	admin \
 	counters \
+	enqueue \
+	claim \
+	complete \
 	privileges
 
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 ISOLATION = \
-	rebuild_vs_terminal_writer
+	rebuild_vs_terminal_writer \
+	claim_vs_claim \
+	complete_vs_complete \
+	enqueue_vs_claim
 
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 

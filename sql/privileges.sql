@@ -7,9 +7,11 @@ CREATE ROLE regress_awa_worker;
 CREATE ROLE regress_awa_admin;
 
 -- writers are SECURITY DEFINER with a pinned search_path and no PUBLIC EXECUTE
+-- (backend_stats only reads the calling backend's own counters)
 SELECT p.proname
 FROM pg_catalog.pg_proc AS p
 WHERE p.pronamespace = 'awa'::regnamespace
+  AND p.proname <> 'backend_stats'
   AND p.provolatile = 'v' AND p.prolang = (SELECT oid FROM pg_catalog.pg_language WHERE lanname = 'c')
   AND NOT (p.prosecdef AND 'search_path=pg_catalog, pg_temp' = ANY (p.proconfig))
 ORDER BY 1;

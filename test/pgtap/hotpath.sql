@@ -1,0 +1,135 @@
+-- test/pgtap/hotpath.sql -- invariants of enqueue -> claim -> complete
+-- (the seed PR's live-counter tests, translated), FIFO, priorities, aging,
+-- shards, pause, stale writers, gaps, uniqueness, rollback.
+BEGIN;
+SELECT plan(37);
+
+CREATE FUNCTION pg_temp.stat(n text) RETURNS bigint LANGUAGE sql AS
+$$ SELECT value FROM awa.backend_stats() WHERE name = n $$;
+-- claim up to n jobs of a queue and complete them; returns the number finalized
+CREATE FUNCTION pg_temp.drain(q text, n int) RETURNS bigint LANGUAGE sql AS $$
+	WITH c AS (SELECT pg_catalog.array_agg(job_id) AS ids, pg_catalog.array_agg(run_lease) AS leases
+	           FROM awa.claim_batch(q, n))
+	SELECT pg_catalog.count(*) FROM c, awa.complete_batch(c.ids, c.leases) $$;
+CREATE FUNCTION pg_temp.live(q text) RETURNS bigint LANGUAGE sql AS
+$$ SELECT COALESCE(sum(live_terminal_count), 0)::bigint FROM awa.queue_terminal_live_counts WHERE queue = q $$;
+CREATE FUNCTION pg_temp.done(q text) RETURNS bigint LANGUAGE sql AS
+$$ SELECT count(*) FROM awa.done_entries WHERE queue = q $$;
+CREATE TEMP TABLE s0 AS SELECT name, value FROM awa.backend_stats();
+CREATE FUNCTION pg_temp.delta(n text) RETURNS bigint LANGUAGE sql AS
+$$ SELECT pg_temp.stat(n) - (SELECT value FROM s0 WHERE name = n) $$;
+
+-- 1. seed invariant: enqueue 7 (several counter groups) -> claim -> complete
+SELECT awa.set_enqueue_shards('inv', 2);
+SELECT count(*) FROM awa.enqueue_many(
+	(SELECT jsonb_agg(jsonb_build_object('kind', 'k', 'queue', 'inv', 'priority', 1 + g % 2,
+	                                     'ordering_key', 'key' || g))
+	 FROM generate_series(1, 7) AS g));
+SELECT is(pg_temp.drain('inv', 7), 7::bigint, 'seven jobs claimed and completed');
+SELECT is(pg_temp.delta('complete_fused_jobs'), 7::bigint, 'all seven finalized by the fused statement');
+SELECT is(pg_temp.delta('complete_fused_statements'), 1::bigint, 'in one fused statement');
+SELECT is(pg_temp.delta('complete_slot_pass_statements'), 0::bigint, 'no other-slot pass');
+SELECT is(pg_temp.live('inv'), 7::bigint, 'SUM(live_terminal_count) = 7');
+SELECT is(pg_temp.done('inv'), 7::bigint, 'count(*) done_entries = 7');
+SELECT ok((SELECT count(*) FROM awa.queue_terminal_live_counts WHERE queue = 'inv') > 1,
+	'the batch spans several counter groups');
+SELECT is_empty('SELECT * FROM awa.verify_terminal_counters()', 'counter = done rows in every group');
+
+-- 2. three more accumulate to 10 (add, never overwrite)
+DELETE FROM s0; INSERT INTO s0 SELECT name, value FROM awa.backend_stats();
+SELECT count(*) FROM awa.enqueue_many('[{"kind":"k","queue":"inv"},{"kind":"k","queue":"inv","priority":1},{"kind":"k","queue":"inv"}]');
+SELECT is(pg_temp.drain('inv', 10), 3::bigint, 'three more completed');
+SELECT is(pg_temp.delta('complete_fused_jobs'), 3::bigint, 'through the fused statement');
+SELECT is(pg_temp.live('inv'), 10::bigint, 'live counter accumulates to 10');
+SELECT is(pg_temp.done('inv'), 10::bigint, 'done rows = 10');
+SELECT is_empty('SELECT * FROM awa.verify_terminal_counters()', 'invariant still holds per group');
+SELECT results_eq($$SELECT available, scheduled, retryable, running, terminal, dlq FROM awa.queue_counts('inv')$$,
+	$$VALUES (0::bigint, 0::bigint, 0::bigint, 0::bigint, 10::bigint, 0::bigint)$$,
+	'every job is in exactly one state: terminal');
+
+-- 3. FIFO within a lane, one claim at a time
+SELECT count(*) FROM (SELECT awa.enqueue('fifo' || g, queue => 'fifo') FROM generate_series(1, 5) AS g) AS s;
+CREATE TEMP TABLE fifo_seen AS
+SELECT g, (SELECT kind FROM awa.claim_batch('fifo', 1 + 0 * g)) AS kind FROM generate_series(1, 5) AS g;
+SELECT results_eq($$SELECT kind FROM fifo_seen ORDER BY g$$,
+	$$VALUES ('fifo1'), ('fifo2'), ('fifo3'), ('fifo4'), ('fifo5')$$,
+	'claims follow lane_seq order');
+
+-- 4. priority order across lanes
+SELECT count(*) FROM awa.enqueue_many('[{"kind":"p4","queue":"prio","priority":4},{"kind":"p2","queue":"prio","priority":2},
+	{"kind":"p1","queue":"prio","priority":1},{"kind":"p3","queue":"prio","priority":3}]');
+SELECT results_eq($$SELECT kind FROM awa.claim_batch('prio', 4)$$,
+	$$VALUES ('p1'), ('p2'), ('p3'), ('p4')$$, 'best priority first, rows in claim order');
+
+-- 5. aging: waiting longer than the interval raises a lane, never above 1
+SELECT count(*) FROM awa.enqueue_many('[{"kind":"slow","queue":"age","priority":4},{"kind":"fresh","queue":"age","priority":2}]');
+UPDATE awa.ready_entries SET run_at = run_at - interval '150 seconds' WHERE queue = 'age' AND kind = 'slow';
+SELECT results_eq($$SELECT kind, priority, effective_priority FROM awa.claim_batch('age', 1, '1 minute', '60 seconds')$$,
+	$$VALUES ('slow'::text, 4::smallint, 2::smallint)$$, 'two intervals: 4 -> 2, older wins the tie');
+SELECT results_eq($$SELECT kind, effective_priority FROM awa.claim_batch('age', 1, '1 minute', '0')$$,
+	$$VALUES ('fresh'::text, 2::smallint)$$, 'aging 0 keeps the lane priority');
+
+-- 6. ordering_key -> the same shard
+SELECT awa.set_enqueue_shards('ok', 16);
+SELECT count(*) FROM (SELECT awa.enqueue('o', queue => 'ok', ordering_key => 'acct-9') FROM generate_series(1, 6)) AS s;
+SELECT is((SELECT count(DISTINCT enqueue_shard) FROM awa.ready_entries WHERE queue = 'ok'), 1::bigint,
+	'one ordering key, one shard');
+
+-- 7. several shards drained without starvation: oldest candidate first
+SELECT awa.set_enqueue_shards('shards', 4);
+SELECT count(*) FROM (SELECT awa.enqueue('s' || g, queue => 'shards', ordering_key => 'k' || (g % 4))
+	FROM generate_series(0, 11) AS g) AS s;
+SELECT is((SELECT count(DISTINCT enqueue_shard) FROM awa.ready_entries WHERE queue = 'shards'), 4::bigint,
+	'four lanes in use');
+CREATE TEMP TABLE order_seen AS
+SELECT g, (SELECT job_id FROM awa.claim_batch('shards', 1 + 0 * g)) AS job_id FROM generate_series(1, 4) AS g;
+SELECT is((SELECT count(DISTINCT r.enqueue_shard) FROM order_seen JOIN awa.ready_entries AS r USING (job_id)),
+	4::bigint, 'four single claims visit all four shards');
+SELECT is(pg_temp.drain('shards', 100), 8::bigint, 'the rest drains');
+
+-- 8. paused queue is not claimed
+SELECT awa.enqueue('p', queue => 'paused');
+SELECT awa.pause_queue('paused');
+SELECT is_empty($$SELECT * FROM awa.claim_batch('paused', 10)$$, 'paused queue yields nothing');
+SELECT awa.resume_queue('paused');
+SELECT is(pg_temp.drain('paused', 10), 1::bigint, 'resumed queue drains');
+
+-- 9. stale completion changes nothing
+SELECT awa.enqueue('stale', queue => 'stale');
+CREATE TEMP TABLE st AS SELECT job_id, run_lease FROM awa.claim_batch('stale', 1);
+SELECT is_empty($$SELECT * FROM awa.complete_batch(ARRAY[(SELECT job_id FROM st)], ARRAY[(SELECT run_lease + 5 FROM st)])$$,
+	'wrong run_lease: nothing finalized');
+SELECT is(pg_temp.done('stale'), 0::bigint, 'and no done row');
+SELECT is((SELECT count(*) FROM awa.complete_batch(ARRAY[(SELECT job_id FROM st)], ARRAY[(SELECT run_lease FROM st)])),
+	1::bigint, 'the right pair completes');
+SELECT is_empty($$SELECT * FROM awa.complete_batch(ARRAY[(SELECT job_id FROM st)], ARRAY[(SELECT run_lease FROM st)])$$,
+	'completed twice: second call finalizes nothing');
+SELECT ok(pg_temp.done('stale') = 1 AND pg_temp.live('stale') = 1, 'one done row, counter 1');
+
+-- 10. gap recovery: the lane's head row deleted directly
+SELECT count(*) FROM awa.enqueue_many('[{"kind":"g1","queue":"gap"},{"kind":"g2","queue":"gap"}]');
+DELETE FROM awa.ready_entries WHERE queue = 'gap' AND kind = 'g1';
+SELECT results_eq($$SELECT kind FROM awa.claim_batch('gap', 5)$$, $$VALUES ('g2')$$, 'lane skips the gap');
+DELETE FROM awa.ready_entries WHERE queue = 'gap';
+SELECT awa.enqueue('g3', queue => 'gap');
+DELETE FROM awa.ready_entries WHERE queue = 'gap' AND kind = 'g3';
+SELECT is_empty($$SELECT * FROM awa.claim_batch('gap', 5)$$, 'a lane with only deleted rows claims nothing');
+SELECT is((SELECT claim_seq FROM awa.queue_claim_heads WHERE queue = 'gap'),
+	(SELECT next_seq FROM awa.queue_enqueue_heads WHERE queue = 'gap'), 'and closes its gap (no phantom backlog)');
+
+-- 11. unique conflict: 23505, nothing written
+SELECT awa.enqueue('u', queue => 'uq', unique_key => '\x42');
+SELECT throws_ok($$SELECT * FROM awa.enqueue_many('[{"kind":"x","queue":"uq2"},{"kind":"u","queue":"uq2","unique_key":"\\x42"}]')$$,
+	'23505', NULL, 'a taken key fails the whole batch');
+SELECT is((SELECT count(*) FROM awa.ready_entries WHERE queue = 'uq2'), 0::bigint, 'nothing written');
+
+-- 12. rollback of an enqueue leaves nothing, no head advance visible
+SAVEPOINT before_enqueue;
+SELECT awa.enqueue('rb', queue => 'fifo');
+ROLLBACK TO SAVEPOINT before_enqueue;
+SELECT is((SELECT next_seq FROM awa.queue_enqueue_heads WHERE queue = 'fifo'), 6::bigint, 'head not advanced');
+SELECT is((SELECT available FROM awa.queue_counts('fifo')), 0::bigint, 'no job left behind');
+
+SELECT is_empty('SELECT * FROM awa.verify_terminal_counters()', 'counters exact at the end');
+SELECT * FROM finish();
+ROLLBACK;
