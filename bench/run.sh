@@ -421,7 +421,7 @@ for sys in $BENCH_SYSTEMS; do
 	drop_db "$(db_of "$sys")"
 done
 
-settings=$(q postgres "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('shared_buffers', 'synchronous_commit', 'autovacuum', 'max_wal_size', 'fsync', 'wal_level', 'checkpoint_timeout')")
+settings=$(q postgres "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('shared_buffers', 'synchronous_commit', 'autovacuum', 'max_wal_size', 'fsync', 'wal_level', 'checkpoint_timeout')")
 version=$(q postgres "SHOW server_version")
 python3 "$ROOT/bench/report.py" "$TSV" "$BENCH_OUT" \
 	--scale "$BENCH_SCALE" --settings "$settings" --version "$version" \
