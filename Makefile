@@ -90,7 +90,7 @@ test:
 	bash scripts/run.sh test
 
 bench:
-	bash scripts/run.sh bench
+	bash bench/run.sh
 
 .PHONY: checkver demo test bench
 

@@ -1,0 +1,41 @@
+-- bench/awa_queue.sql -- awa_queue, this extension, through its SQL API
+-- only (SPEC §3): nothing here writes an awa table directly.
+-- Start afresh (the runner reloads this file before every scenario).
+DROP EXTENSION IF EXISTS awa_queue;
+CREATE EXTENSION awa_queue;
+-- The helpers name hot-path functions a build may not have yet: the runner
+-- checks for them before each scenario and reports "n/a" instead.
+SET check_function_bodies = off;
+
+-- Harness helpers (not measured).
+-- bench_preload: n_terminal jobs enqueued, claimed and completed, then
+-- n_available available jobs, in chunks of 1000 jobs per transaction.
+CREATE OR REPLACE PROCEDURE bench_preload(n_available bigint, n_terminal bigint DEFAULT 0)
+LANGUAGE plpgsql AS $$
+DECLARE
+	done bigint := 0;
+	k bigint;
+	ids bigint[];
+	leases bigint[];
+	total bigint := n_terminal + n_available;
+BEGIN
+	WHILE done < total LOOP
+		k := least(1000, CASE WHEN done < n_terminal THEN n_terminal - done ELSE total - done END);
+		PERFORM count(*) FROM awa.enqueue_many((
+			SELECT jsonb_agg(jsonb_build_object('kind', 'bench', 'queue', 'bench',
+				'args', jsonb_build_object('n', g)))
+			FROM generate_series(1, k) g));
+		IF done < n_terminal THEN
+			SELECT array_agg(job_id), array_agg(run_lease) INTO ids, leases
+			FROM awa.claim_batch('bench', k::int);
+			PERFORM count(*) FROM awa.complete_batch(ids, leases);
+		END IF;
+		done := done + k;
+		COMMIT;
+	END LOOP;
+END $$;
+
+-- bench_backlog: jobs enqueued and not yet completed.
+CREATE OR REPLACE FUNCTION bench_backlog() RETURNS bigint LANGUAGE sql STABLE AS $$
+	SELECT coalesce(sum(available + running), 0)::bigint FROM awa.queue_counts('bench')
+$$;

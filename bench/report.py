@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""bench/report.py -- turn the runner's latest.tsv into latest.md.
+
+One table: absolute figures of every (scenario, variant, system) row and
+ratios to the baseline system (skiplocked) of the same scenario and
+variant, then the goals of issue 8 §3 with the ratio reached.  Also writes
+drain_by_batch.dat (S2 jobs/s by batch size, one column per system) for
+bench/plot.gp.
+
+usage: report.py TSV OUTDIR --scale S --settings S --version V --cores N
+                 --memory M --load L
+"""
+import argparse
+import csv
+import datetime
+import os
+
+BASE = "skiplocked"
+
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def ratio(a, b, invert=False):
+    a, b = num(a), num(b)
+    if a is None or b is None or a == 0 or b == 0:
+        return "-"
+    return "%.2f×" % ((b / a) if invert else (a / b))
+
+
+def fmt(v, digits=0):
+    x = num(v)
+    if x is None:
+        return v if v else "-"
+    if digits == 0:
+        return "{:,.0f}".format(x)
+    return "{:,.{}f}".format(x, digits)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("tsv")
+    ap.add_argument("outdir")
+    for opt in ("scale", "settings", "version", "cores", "memory", "load"):
+        ap.add_argument("--" + opt, default="")
+    a = ap.parse_args()
+
+    with open(a.tsv, newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    base = {(r["scenario"], r["variant"]): r for r in rows if r["system"] == BASE}
+
+    out = []
+    out.append("# awa_queue benchmark (%s scale), %s" % (
+        a.scale, datetime.datetime.now().strftime("%Y-%m-%d %H:%M")))
+    out.append("")
+    out.append("PostgreSQL %s; %s cores, %s; load average at the end %s; %s" % (
+        a.version, a.cores, a.memory, a.load, a.settings))
+    out.append("")
+    out.append("Ratios are to `skiplocked` on the same scenario and variant: "
+               "throughput and calls/s as system/baseline (higher is better), "
+               "latency, WAL, commits, dead tuples and size as "
+               "system/baseline (lower is better).")
+    out.append("")
+    out.append("| scenario | variant | system | jobs/s | × base | p50 ms | p99 ms | p99 × base "
+               "| WAL B/job | WAL × base | commits/job | dead tuples | size MB | size × base | note |")
+    out.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in rows:
+        b = base.get((r["scenario"], r["variant"]), {})
+        size = num(r["size_bytes"])
+        out.append("| %s |" % " | ".join([
+            r["scenario"], r["variant"], r["system"],
+            fmt(r["jobs_s"]), ratio(r["jobs_s"], b.get("jobs_s")),
+            fmt(r["p50_ms"], 2), fmt(r["p99_ms"], 2), ratio(r["p99_ms"], b.get("p99_ms")),
+            fmt(r["wal_job"], 0), ratio(r["wal_job"], b.get("wal_job")),
+            fmt(r["commits_job"], 3), fmt(r["dead_tup"]),
+            "-" if size is None else "%.1f" % (size / 1048576.0),
+            ratio(r["size_bytes"], b.get("size_bytes")),
+            r["note"] or ""]))
+
+    # Goals of issue 8 §3, for awa_queue.
+    def get(system, scenario, variant_prefix, field):
+        for r in rows:
+            if (r["system"] == system and r["scenario"] == scenario
+                    and r["variant"].startswith(variant_prefix)):
+                return num(r[field])
+        return None
+
+    def goal(text, value, target, higher=True):
+        if value is None:
+            return "| %s | n/a | %s | not measured |" % (text, target)
+        ok = value >= target if higher else value <= target
+        return "| %s | %.2f | %s %.2f | %s |" % (
+            text, value, "≥" if higher else "≤", target, "met" if ok else "NOT met")
+
+    def r(num_, den):
+        if num_ is None or den is None or den == 0:
+            return None
+        return num_ / den
+
+    A = "awa_queue"
+    t1 = get(A, "S5", "", "ms_call")
+    t2 = None
+    s5 = [x for x in rows if x["system"] == A and x["scenario"] == "S5"]
+    if len(s5) >= 2:
+        t1, t2 = num(s5[0]["ms_call"]), num(s5[-1]["ms_call"])
+    base5 = [x for x in rows if x["system"] == BASE and x["scenario"] == "S5"]
+    b5 = num(base5[-1]["ms_call"]) if base5 else None
+    out.append("")
+    out.append("## Goals (issue 8 §3) for awa_queue on this run")
+    out.append("")
+    out.append("| goal | ratio | target | status |")
+    out.append("|---|---:|---|---|")
+    out.append(goal("S1 batch enqueue vs skiplocked",
+                    r(get(A, "S1", "100 jobs", "jobs_s"), get(BASE, "S1", "100 jobs", "jobs_s")), 1.2))
+    out.append(goal("S1 single-row enqueue (1 client) vs skiplocked",
+                    r(get(A, "S1", "1 job/txn, 1 ", "jobs_s"), get(BASE, "S1", "1 job/txn, 1 ", "jobs_s")), 1.0))
+    out.append(goal("S1 single-row enqueue (8 clients) vs skiplocked",
+                    r(get(A, "S1", "1 job/txn, 8", "jobs_s"), get(BASE, "S1", "1 job/txn, 8", "jobs_s")), 1.0))
+    out.append(goal("S2 drain batch 100 vs skiplocked",
+                    r(get(A, "S2", "batch 100", "jobs_s"), get(BASE, "S2", "batch 100", "jobs_s")), 1.5))
+    out.append(goal("S2 drain batch 100 vs skiplocked_delete",
+                    r(get(A, "S2", "batch 100", "jobs_s"), get("skiplocked_delete", "S2", "batch 100", "jobs_s")), 1.0))
+    out.append(goal("S3 p99 at the fixed rate vs skiplocked",
+                    r(get(A, "S3", "offered", "p99_ms"), get(BASE, "S3", "offered", "p99_ms")), 1.0, higher=False))
+    out.append(goal("S4 dead tuples vs skiplocked",
+                    r(get(A, "S4", "", "dead_tup"), get(BASE, "S4", "", "dead_tup")), 0.01, higher=False))
+    out.append(goal("S4 WAL bytes/job vs skiplocked",
+                    r(get(A, "S4", "", "wal_job"), get(BASE, "S4", "", "wal_job")), 1.0, higher=False))
+    out.append(goal("S5 queue_counts speed-up vs count(*) GROUP BY state",
+                    r(b5, t2), 10.0))
+    out.append(goal("S5 queue_counts flatness (ms at large / small terminal backlog)",
+                    r(t2, t1), 1.5, higher=False))
+    out.append("")
+
+    with open(os.path.join(a.outdir, "latest.md"), "w") as f:
+        f.write("\n".join(out) + "\n")
+
+    # Plot data: S2 jobs/s by batch size, one column per system.
+    systems = []
+    for x in rows:
+        if x["scenario"] == "S2" and x["system"] not in systems:
+            systems.append(x["system"])
+    batches = []
+    for x in rows:
+        if x["scenario"] == "S2":
+            bsz = int(x["variant"].split()[-1])
+            if bsz not in batches:
+                batches.append(bsz)
+    if systems and batches:
+        with open(os.path.join(a.outdir, "drain_by_batch.dat"), "w") as f:
+            f.write("# S2 drain jobs/s by batch size (%s scale); '-' = not measured\n" % a.scale)
+            f.write("batch " + " ".join(systems) + "\n")
+            for bsz in sorted(batches):
+                vals = []
+                for s in systems:
+                    v = "-"
+                    for x in rows:
+                        if (x["scenario"] == "S2" and x["system"] == s
+                                and x["variant"] == "batch %d" % bsz and num(x["jobs_s"]) is not None):
+                            v = x["jobs_s"]
+                    vals.append(v)
+                f.write("%d %s\n" % (bsz, " ".join(vals)))
+
+
+if __name__ == "__main__":
+    main()

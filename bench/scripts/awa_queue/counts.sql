@@ -1,0 +1,1 @@
+SELECT * FROM awa.queue_counts('bench');

@@ -1,0 +1,1 @@
+SELECT awa.enqueue('bench', '{"n": 1}'::jsonb, 'bench');

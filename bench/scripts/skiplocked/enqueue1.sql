@@ -1,0 +1,1 @@
+INSERT INTO jobs (queue, kind, args) VALUES ('bench', 'bench', '{"n": 1}');
