@@ -11,7 +11,14 @@ OBJS = \
 	src/awa_spi.o \
 	src/awa_validate.o \
 	src/awa_counters.o \
-	src/awa_admin.o
+	src/awa_admin.o \
+	src/awa_stats.o \
+	src/awa_storage.o \
+	src/awa_unique.o \
+	src/awa_enqueue.o \
+	src/awa_claim.o \
+	src/awa_complete.o \
+	src/awa_counts.o
 
 DATA = $(EXTENSION)--$(EXTVERSION).sql $(wildcard $(EXTENSION)--*--*.sql)
 
@@ -19,7 +26,10 @@ REGRESS = \
 	install \
 	admin \
 	counters \
-	privileges
+	privileges \
+	enqueue \
+	claim \
+	complete
 
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 

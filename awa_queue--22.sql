@@ -248,8 +248,11 @@ CREATE TABLE awa.lease_claims (
 	enqueue_shard smallint NOT NULL DEFAULT 0,
 	claimed_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
 	deadline_at timestamptz,
+	unique_key bytea,
+	unique_states bit(8),
 	PRIMARY KEY (job_id, run_lease, claim_slot)
 ) PARTITION BY LIST (claim_slot);
+COMMENT ON COLUMN awa.lease_claims.unique_key IS 'the job''s unique key (NULL for most jobs), so that terminal and failure paths sync the unique claim without reading the ready row';
 COMMENT ON TABLE awa.lease_claims IS 'append-only claim receipts, 8 list partitions by claim_slot';
 
 CREATE TABLE awa.lease_claim_closures (
@@ -444,9 +447,60 @@ COMMENT ON FUNCTION awa.set_dlq_enabled(text, boolean) IS 'send jobs that exhaus
 -- Producers (src/awa_enqueue.c)
 -- ===================================================================
 
+CREATE FUNCTION awa.enqueue(kind text, args jsonb DEFAULT '{}', queue text DEFAULT 'default',
+	priority smallint DEFAULT 2, run_at timestamptz DEFAULT NULL,
+	max_attempts smallint DEFAULT 25, metadata jsonb DEFAULT '{}',
+	tags text[] DEFAULT '{}', unique_key bytea DEFAULT NULL,
+	unique_states bit(8) DEFAULT NULL, ordering_key text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'awa_enqueue'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off;
+COMMENT ON FUNCTION awa.enqueue(text, jsonb, text, smallint, timestamptz, smallint, jsonb, text[], bytea, bit, text) IS
+'enqueue one job (available now, or scheduled when run_at is in the future); returns its id';
+
+CREATE FUNCTION awa.enqueue_many(jobs jsonb)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'awa_enqueue_many'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+ROWS 100;
+COMMENT ON FUNCTION awa.enqueue_many(jsonb) IS
+'enqueue a JSON array of jobs (keys as awa.enqueue) with one head advance per lane; returns the ids in input order';
+
 -- ===================================================================
 -- Workers (src/awa_claim.c, src/awa_complete.c)
 -- ===================================================================
+
+CREATE FUNCTION awa.claim_batch(queue text, max_jobs integer DEFAULT 1,
+	deadline interval DEFAULT '5 minutes', aging interval DEFAULT '60 seconds')
+RETURNS SETOF awa.claimed_job
+AS 'MODULE_PATHNAME', 'awa_claim_batch'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+ROWS 100;
+COMMENT ON FUNCTION awa.claim_batch(text, integer, interval, interval) IS
+'claim up to max_jobs available jobs of a queue (best effective priority first, FIFO per lane, never waits on a lock); returns them in claim order';
+
+CREATE FUNCTION awa.complete_batch(job_ids bigint[], run_leases bigint[])
+RETURNS TABLE (job_id bigint, run_lease bigint)
+AS 'MODULE_PATHNAME', 'awa_complete_batch'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+ROWS 100;
+COMMENT ON FUNCTION awa.complete_batch(bigint[], bigint[]) IS
+'complete running attempts in one fused statement per claim slot; returns the attempts it finalized (stale pairs are absent)';
+
+CREATE FUNCTION awa.backend_stats()
+RETURNS TABLE (name text, value bigint)
+AS 'MODULE_PATHNAME', 'awa_backend_stats_fn'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION awa.backend_stats() IS
+'hot-path statement counters of the calling backend (fused enqueue, claim statements, fused completion, other-slot passes, unique syncs)';
 
 -- ===================================================================
 -- Failure paths (src/awa_fail.c, src/awa_cancel.c)
@@ -455,6 +509,16 @@ COMMENT ON FUNCTION awa.set_dlq_enabled(text, boolean) IS 'send jobs that exhaus
 -- ===================================================================
 -- Counts (src/awa_counts.c)
 -- ===================================================================
+
+CREATE FUNCTION awa.queue_counts(queue text DEFAULT NULL)
+RETURNS TABLE (queue text, available bigint, scheduled bigint, retryable bigint,
+			   running bigint, terminal bigint, dlq bigint)
+AS 'MODULE_PATHNAME', 'awa_queue_counts'
+LANGUAGE C STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off;
+COMMENT ON FUNCTION awa.queue_counts(text) IS
+'exact per-queue counts: available, scheduled, retryable, running (open receipts), terminal (live counters + rollups), dlq';
 
 -- ===================================================================
 -- Terminal removal and DLQ (src/awa_terminal.c, src/awa_dlq.c)

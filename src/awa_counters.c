@@ -32,7 +32,7 @@
 
 static AwaPlan counters_apply_plan = {
 	.sql = AWA_COUNTER_UPSERT_FROM(
-								   "(SELECT * FROM pg_catalog.unnest($1, $2, $3, $4, $5) "
+								   "(SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5)) "
 								   "AS u(ready_slot, queue, priority, enqueue_shard, delta))"),
 	.nargs = 5,
 	.argtypes = {INT4ARRAYOID, TEXTARRAYOID, INT2ARRAYOID, INT2ARRAYOID, INT4ARRAYOID}

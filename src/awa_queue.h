@@ -21,6 +21,8 @@
 
 #include "executor/spi.h"
 #include "utils/array.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
 
 /* Ring sizes (install-time constants, see awa_queue--22.sql) */
 #define AWA_QUEUE_SLOT_COUNT	16
@@ -103,5 +105,180 @@ extern int	AwaArrayLengthChecked(ArrayType *arr, const char *what);
 extern void AwaCountersApply(int n, Datum slots, Datum queues, Datum priorities,
 							 Datum shards, Datum deltas);
 extern bool AwaCountersTrusted(void);
+
+/* ------------------------------------------------------------------
+ * Hot path (awa_storage.c, awa_unique.c, awa_stats.c): the per-table
+ * writers every path reuses.  Enqueue, promotion, retries and DLQ retry
+ * write ready/deferred rows through AwaInsertReadyRows /
+ * AwaInsertDeferredRows; every state change of a job with a unique key
+ * goes through AwaUniqueSync; receipts, closures and done rows are
+ * written with the SQL fragment macros below so that a path composes
+ * them into its own statement.
+ * ------------------------------------------------------------------
+ */
+
+/* default unique_states mask: scheduled, available, running, completed,
+ * retryable (bit i = awa.job_state label i, bit 0 leftmost: B'11111000') */
+#define AWA_UNIQUE_DEFAULT_MASK	0xF8
+
+/* does a mask byte (first byte of a bit(8)) contain state bit "state"? */
+#define AwaMaskHas(mask, state) ((((uint8) (mask)) >> (7 - (state))) & 1)
+
+/* no state: a job that does not exist yet, or that is gone for good */
+#define AWA_STATE_NONE			(-1)
+
+/*
+ * One job body to write as a ready (available) or deferred row.  The
+ * caller fills everything above "enqueue_shard"; NULL pointers mean SQL
+ * NULL.  payload is the compact {metadata, tags, ...} document, NULL when
+ * empty.  ordering_key pins the job to a stable shard of its
+ * (queue, priority); without one the job takes the group's rotor pick.
+ */
+typedef struct AwaJobRow
+{
+	int64		job_id;
+	text	   *kind;
+	text	   *queue;
+	int16		priority;
+	Jsonb	   *args;
+	int16		max_attempts;
+	int16		attempt;
+	int64		run_lease;
+	TimestampTz run_at;
+	TimestampTz created_at;
+	bool		has_attempted_at;
+	TimestampTz attempted_at;	/* deferred rows only */
+	bool		has_finalized_at;
+	TimestampTz finalized_at;	/* deferred rows only */
+	bytea	   *unique_key;
+	uint8		unique_mask;	/* meaningful when unique_key != NULL */
+	text	   *ordering_key;
+	Jsonb	   *payload;
+	int			state;			/* deferred rows: AWA_STATE_BIT_SCHEDULED or
+								 * AWA_STATE_BIT_RETRYABLE */
+	/* set by AwaInsertReadyRows */
+	int16		enqueue_shard;
+} AwaJobRow;
+
+/* storage writers (awa_storage.c) */
+extern void AwaInsertReadyRows(AwaJobRow *rows, int n);
+extern void AwaInsertDeferredRows(AwaJobRow *rows, int n);
+extern void AwaAllocateJobIds(AwaJobRow *rows, int n);
+extern int16 AwaOrderingKeyShard(const char *key, int len, int shards);
+extern void AwaNotifyQueue(text *queue);
+extern char *AwaNotifyChannel(text *queue);
+extern Datum AwaMaskDatum(uint8 mask);
+extern uint8 AwaMaskFromDatum(Datum bits);
+extern TimestampTz AwaNow(void);
+
+/* unique-key registry (awa_unique.c) */
+extern void AwaUniqueSync(int n, bytea **keys, const uint8 *masks,
+						  const int64 *job_ids, const int *from_states,
+						  const int *to_states);
+
+/* per-backend counters of the hot paths, read by awa.backend_stats() */
+typedef struct AwaBackendStats
+{
+	int64		enqueue_fused_statements;	/* head update + insert fused */
+	int64		enqueue_lane_statements;	/* per-lane head updates */
+	int64		claim_lane_statements;	/* claim statements (one per lane) */
+	int64		complete_fused_statements;	/* fused completion, current slot */
+	int64		complete_fused_jobs;
+	int64		complete_slot_pass_statements;	/* fused completion, other
+												 * slots */
+	int64		complete_slot_pass_jobs;
+	int64		complete_unique_sync_jobs;	/* finalized jobs whose unique
+											 * claim changed */
+} AwaBackendStats;
+
+extern AwaBackendStats awa_backend_stats;
+
+/*
+ * SQL fragments of the per-table writers, composed by the paths into
+ * their own statements ("src" is a CTE name or a parenthesized query).
+ *
+ * AWA_CLOSURE_INSERT_FROM(src, outcome): close receipts.  src has columns
+ * (claim_slot, job_id, run_lease); rows are sorted by the closure key
+ * before ON CONFLICT, and a receipt already closed drops out (stale
+ * writers change nothing).  RETURNING (job_id, run_lease, claim_slot).
+ */
+#define AWA_CLOSURE_INSERT_FROM(src, outcome) \
+	"INSERT INTO awa.lease_claim_closures (claim_slot, job_id, run_lease, outcome) " \
+	"SELECT s.claim_slot, s.job_id, s.run_lease, " outcome " FROM " src " AS s " \
+	"ORDER BY s.job_id, s.run_lease, s.claim_slot " \
+	"ON CONFLICT (job_id, run_lease, claim_slot) DO NOTHING " \
+	"RETURNING job_id, run_lease, claim_slot"
+
+/*
+ * AWA_ATTEMPT_STATE_DELETE_USING(src): forget heartbeat/progress of the
+ * attempts (job_id, run_lease) of src.
+ */
+#define AWA_ATTEMPT_STATE_DELETE_USING(src) \
+	"DELETE FROM awa.attempt_state AS a USING " src " AS s " \
+	"WHERE a.job_id = s.job_id AND a.run_lease = s.run_lease"
+
+/*
+ * AWA_DONE_NARROW_INSERT_FROM(src): terminal rows of claimed attempts; the
+ * body stays in the retained ready row with the same key.  src has columns
+ * (ready_slot, ready_generation, job_id, kind, queue, state, priority,
+ * attempt, run_lease, lane_seq, enqueue_shard, attempted_at, finalized_at,
+ * payload), priority being the LANE priority.  RETURNING the counter key
+ * (ready_slot, queue, priority, enqueue_shard) plus job_id, run_lease,
+ * state, to feed AWA_COUNTER_UPSERT_FROM in the same statement.
+ */
+#define AWA_DONE_NARROW_INSERT_FROM(src) \
+	"INSERT INTO awa.done_entries (ready_slot, ready_generation, job_id, kind, queue, " \
+	"state, priority, attempt, run_lease, lane_seq, enqueue_shard, attempted_at, " \
+	"finalized_at, payload) " \
+	"SELECT s.ready_slot, s.ready_generation, s.job_id, s.kind, s.queue, s.state, " \
+	"s.priority, s.attempt, s.run_lease, s.lane_seq, s.enqueue_shard, s.attempted_at, " \
+	"s.finalized_at, s.payload FROM " src " AS s " \
+	"ORDER BY s.queue, s.priority, s.enqueue_shard, s.lane_seq, s.ready_slot " \
+	"RETURNING ready_slot, queue, priority, enqueue_shard, job_id, run_lease, state"
+
+/*
+ * AWA_DONE_WIDE_INSERT_FROM(src): terminal rows that carry their own body
+ * (cancel of an unclaimed or deferred job).  src has the narrow columns
+ * plus (args, max_attempts, run_at, created_at, unique_key, unique_states).
+ * Same RETURNING as the narrow insert.
+ */
+#define AWA_DONE_WIDE_INSERT_FROM(src) \
+	"INSERT INTO awa.done_entries (ready_slot, ready_generation, job_id, kind, queue, " \
+	"state, priority, attempt, run_lease, lane_seq, enqueue_shard, attempted_at, " \
+	"finalized_at, payload, args, max_attempts, run_at, created_at, unique_key, " \
+	"unique_states) " \
+	"SELECT s.ready_slot, s.ready_generation, s.job_id, s.kind, s.queue, s.state, " \
+	"s.priority, s.attempt, s.run_lease, s.lane_seq, s.enqueue_shard, s.attempted_at, " \
+	"s.finalized_at, s.payload, s.args, s.max_attempts, s.run_at, s.created_at, " \
+	"s.unique_key, s.unique_states FROM " src " AS s " \
+	"ORDER BY s.queue, s.priority, s.enqueue_shard, s.lane_seq, s.ready_slot " \
+	"RETURNING ready_slot, queue, priority, enqueue_shard, job_id, run_lease, state"
+
+/*
+ * AWA_RECEIPT_INSERT_FROM(src): claim receipts.  src has every column of
+ * awa.lease_claims (claim_slot, job_id, run_lease, ready_slot,
+ * ready_generation, kind, queue, priority, effective_priority, attempt,
+ * max_attempts, lane_seq, enqueue_shard, claimed_at, deadline_at,
+ * unique_key, unique_states).  Used by claim and by the claim-ring
+ * carry-forward.  RETURNING (job_id, run_lease, claim_slot).
+ */
+#define AWA_RECEIPT_INSERT_FROM(src) \
+	"INSERT INTO awa.lease_claims (claim_slot, job_id, run_lease, ready_slot, " \
+	"ready_generation, kind, queue, priority, effective_priority, attempt, " \
+	"max_attempts, lane_seq, enqueue_shard, claimed_at, deadline_at, unique_key, " \
+	"unique_states) " \
+	"SELECT s.claim_slot, s.job_id, s.run_lease, s.ready_slot, s.ready_generation, " \
+	"s.kind, s.queue, s.priority, s.effective_priority, s.attempt, s.max_attempts, " \
+	"s.lane_seq, s.enqueue_shard, s.claimed_at, s.deadline_at, s.unique_key, " \
+	"s.unique_states FROM " src " AS s " \
+	"ORDER BY s.job_id, s.run_lease " \
+	"RETURNING job_id, run_lease, claim_slot, effective_priority"
+
+/* the current slot of each ring, read without a lock (missing row = 0) */
+#define AWA_QUEUE_RING_CURSOR_SQL \
+	"SELECT COALESCE((SELECT current_slot FROM awa.queue_ring_state WHERE singleton), 0) AS slot, " \
+	"COALESCE((SELECT generation FROM awa.queue_ring_state WHERE singleton), 0) AS generation"
+#define AWA_CLAIM_RING_SLOT_SQL \
+	"COALESCE((SELECT current_slot FROM awa.claim_ring_state WHERE singleton), 0)"
 
 #endif							/* AWA_QUEUE_H */

@@ -1,0 +1,106 @@
+-- claim: lane order, FIFO, aging, shards, paused queues, gaps, ring slots, errors
+\set VERBOSITY terse
+SET client_min_messages = warning;
+TRUNCATE awa.ready_entries, awa.done_entries, awa.deferred_jobs, awa.lease_claims,
+	awa.lease_claim_closures, awa.queue_enqueue_heads, awa.queue_claim_heads,
+	awa.job_unique_claims, awa.queue_terminal_live_counts, awa.queue_meta,
+	awa.queue_ring_state, awa.claim_ring_state;
+
+-- priority order across lanes, FIFO inside a lane
+SELECT pg_catalog.count(*) FROM awa.enqueue_many('[
+	{"kind": "p2-a"}, {"kind": "p3-a", "priority": 3}, {"kind": "p1-a", "priority": 1},
+	{"kind": "p2-b"}, {"kind": "p1-b", "priority": 1}, {"kind": "p4-a", "priority": 4}]');
+SELECT kind, priority, attempt, run_lease, effective_priority, claim_slot,
+	deadline_at - claimed_at AS deadline
+FROM awa.claim_batch('default', 3);
+SELECT kind, priority FROM awa.claim_batch('default', 10, '1 minute', '0');
+SELECT pg_catalog.count(*) AS nothing_left FROM awa.claim_batch('default', 10);
+-- receipts: lane priority is the key, effective priority is separate
+SELECT pg_catalog.count(*) AS receipts, pg_catalog.count(DISTINCT lane_seq || ':' || priority) AS distinct_keys
+FROM awa.lease_claims;
+SELECT priority, claim_seq FROM awa.queue_claim_heads ORDER BY priority;
+
+-- aging: a priority-4 job waiting 3 aging intervals outranks a fresh priority-2 job
+SELECT pg_catalog.count(*) FROM awa.enqueue_many('[{"kind": "old-p4", "queue": "aging", "priority": 4},
+	{"kind": "new-p2", "queue": "aging", "priority": 2}]');
+UPDATE awa.ready_entries SET run_at = pg_catalog.now() - interval '3 minutes 10 seconds'
+WHERE kind = 'old-p4';
+SELECT kind, priority, effective_priority FROM awa.claim_batch('aging', 1, '5 minutes', '60 seconds');
+-- aging never goes above priority 1, and aging 0 disables it
+SELECT awa.enqueue('older-p3', queue => 'aging', priority => 3::smallint) > 0 AS ok;
+UPDATE awa.ready_entries SET run_at = pg_catalog.now() - interval '1 hour' WHERE kind = 'older-p3';
+SELECT kind, priority, effective_priority FROM awa.claim_batch('aging', 1, '5 minutes', '0');
+SELECT kind, priority, effective_priority FROM awa.claim_batch('aging', 1, '5 minutes', '60 seconds');
+SELECT pg_catalog.count(*) AS drained FROM awa.claim_batch('aging', 5);
+
+-- several shards drain without starvation: oldest candidate first across shards
+SELECT awa.set_enqueue_shards('sh', 4);
+SELECT pg_catalog.count(*) FROM (
+	SELECT awa.enqueue('s' || g, queue => 'sh', ordering_key => 'key-' || (g % 4))
+	FROM pg_catalog.generate_series(1, 12) AS g) AS s;
+SELECT pg_catalog.count(DISTINCT enqueue_shard) AS shards FROM awa.ready_entries WHERE queue = 'sh';
+SELECT pg_catalog.count(*) AS claimed, pg_catalog.count(DISTINCT kind) AS distinct_jobs
+FROM awa.claim_batch('sh', 100);
+SELECT pg_catalog.bool_and(c.claim_seq = e.next_seq) AS every_shard_drained
+FROM awa.queue_claim_heads AS c JOIN awa.queue_enqueue_heads AS e USING (queue, priority, enqueue_shard)
+WHERE c.queue = 'sh';
+-- same ordering key stays FIFO across claims
+SELECT pg_catalog.count(*) FROM (SELECT awa.enqueue('f' || g, queue => 'sh', ordering_key => 'one')
+	FROM pg_catalog.generate_series(1, 5) AS g) AS s;
+SELECT pg_catalog.string_agg(kind, ',') FROM (SELECT kind FROM awa.claim_batch('sh', 2)) AS a;
+SELECT pg_catalog.string_agg(kind, ',') FROM (SELECT kind FROM awa.claim_batch('sh', 5)) AS a;
+
+-- paused queues are not claimed; resumed ones are
+SELECT awa.enqueue('p', queue => 'paused_q') > 0 AS ok;
+SELECT awa.pause_queue('paused_q');
+SELECT pg_catalog.count(*) AS while_paused FROM awa.claim_batch('paused_q', 10);
+SELECT awa.resume_queue('paused_q');
+SELECT pg_catalog.count(*) AS after_resume FROM awa.claim_batch('paused_q', 10);
+
+-- gaps: a deleted head row is skipped; a lane whose rows were all deleted closes its gap
+SELECT pg_catalog.count(*) FROM awa.enqueue_many('[{"kind":"g1","queue":"gap"},{"kind":"g2","queue":"gap"},{"kind":"g3","queue":"gap"}]');
+DELETE FROM awa.ready_entries WHERE kind = 'g1';
+SELECT kind FROM awa.claim_batch('gap', 1);
+DELETE FROM awa.ready_entries WHERE kind = 'g3';
+SELECT pg_catalog.count(*) AS nothing FROM awa.claim_batch('gap', 5);
+SELECT claim_seq, next_seq FROM awa.queue_claim_heads JOIN awa.queue_enqueue_heads USING (queue, priority, enqueue_shard)
+WHERE queue = 'gap';
+SELECT awa.enqueue('g4', queue => 'gap') > 0 AS ok;
+SELECT kind FROM awa.claim_batch('gap', 5);
+
+-- a lane's rows in several ready slots (the ring rotated): claimed in lane order
+SELECT awa.enqueue('slot0-a', queue => 'ring') > 0 AS ok;
+INSERT INTO awa.queue_ring_state (current_slot, generation, slot_count) VALUES (5, 1, 16);
+SELECT awa.enqueue('slot5-b', queue => 'ring') > 0 AS ok;
+SELECT kind, ready_slot, ready_generation FROM awa.ready_entries WHERE queue = 'ring' ORDER BY lane_seq;
+-- receipts go to the current claim slot
+INSERT INTO awa.claim_ring_state (current_slot, generation, slot_count) VALUES (3, 1, 8);
+SELECT kind, claim_slot FROM awa.claim_batch('ring', 10);
+SELECT c.claim_slot, r.kind, c.ready_slot FROM awa.lease_claims AS c
+JOIN awa.ready_entries AS r USING (job_id) WHERE c.queue = 'ring' ORDER BY c.lane_seq;
+
+-- a unique job whose mask has available but not running releases its key on claim
+SELECT awa.enqueue('u', queue => 'uq', unique_key => '\xaa', unique_states => B'01000000') > 0 AS ok;
+SELECT pg_catalog.count(*) AS held FROM awa.job_unique_claims WHERE unique_key = '\xaa';
+SELECT kind, unique_key FROM awa.claim_batch('uq', 1);
+SELECT pg_catalog.count(*) AS held FROM awa.job_unique_claims WHERE unique_key = '\xaa';
+
+-- unknown queue: nothing to claim
+SELECT pg_catalog.count(*) AS unknown FROM awa.claim_batch('no_such_queue', 5);
+
+-- errors, each with its SQLSTATE
+\set VERBOSITY sqlstate
+SELECT * FROM awa.claim_batch(NULL, 1);
+SELECT * FROM awa.claim_batch('', 1);
+SELECT * FROM awa.claim_batch('q', NULL);
+SELECT * FROM awa.claim_batch('q', 0);
+SELECT * FROM awa.claim_batch('q', 10001);
+SELECT * FROM awa.claim_batch('q', 1, NULL);
+SELECT * FROM awa.claim_batch('q', 1, '0 seconds');
+SELECT * FROM awa.claim_batch('q', 1, '-1 minute');
+SELECT * FROM awa.claim_batch('q', 1, '1 minute', NULL);
+SELECT * FROM awa.claim_batch('q', 1, '1 minute', '-1 second');
+\set VERBOSITY terse
+SELECT pg_catalog.count(*) AS verify_drift FROM awa.verify_terminal_counters();
+DELETE FROM awa.queue_ring_state;
+DELETE FROM awa.claim_ring_state;

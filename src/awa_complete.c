@@ -1,0 +1,307 @@
+/*-------------------------------------------------------------------------
+ *
+ * awa_complete.c
+ *	  Workers: awa.complete_batch(), the fused receipt completion.
+ *
+ * In one statement per claim slot: lock the receipts of the given
+ * attempts (one primary-key probe per job, the slot being a parameter),
+ * append their closures (ON CONFLICT DO NOTHING: stale or already closed
+ * attempts drop out here), delete any attempt_state of those attempts,
+ * append narrow done rows (the body stays in the retained ready row) and
+ * add them to the live terminal counters through AWA_COUNTER_UPSERT_FROM,
+ * grouped and sorted by the counter key before ON CONFLICT.
+ *
+ * The current claim slot is tried first (claims and completions almost
+ * always happen within one rotation); the pairs it did not finalize are
+ * looked up in the other slots, and each slot that holds one runs the
+ * same statement.  Jobs whose unique claim changes between running and
+ * completed (their mask has one but not the other) take the general path:
+ * the same statement, then AwaUniqueSync.
+ *
+ * Lock order (SPEC 5.7): receipts -> closures -> done rows -> counters ->
+ * unique claims.
+ *
+ * Copyright (c) 2026, awa_queue developers
+ *
+ * IDENTIFICATION
+ *	  src/awa_complete.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+#include "awa_queue.h"
+
+static AwaPlan claim_slot_plan = {
+	.sql = "SELECT " AWA_CLAIM_RING_SLOT_SQL,
+	.nargs = 0
+};
+
+/* the fused completion of the attempts ($1, $2) whose receipts are in slot $3 */
+static AwaPlan complete_fused_plan = {
+	.sql = "WITH req AS (SELECT DISTINCT u.job_id, u.run_lease FROM "
+	"ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int8[])) AS u(job_id, run_lease)), "
+	"locked AS (SELECT c.claim_slot, c.job_id, c.run_lease, c.ready_slot, "
+	"c.ready_generation, c.kind, c.queue, c.priority, c.attempt, c.lane_seq, "
+	"c.enqueue_shard, c.claimed_at, c.unique_key, c.unique_states "
+	"FROM awa.lease_claims AS c JOIN req ON c.job_id = req.job_id "
+	"AND c.run_lease = req.run_lease WHERE c.claim_slot = $3 "
+	"ORDER BY c.job_id, c.run_lease FOR UPDATE OF c), "
+	"closed AS (" AWA_CLOSURE_INSERT_FROM("locked", "'completed'") "), "
+	"att AS (" AWA_ATTEMPT_STATE_DELETE_USING("closed") "), "
+	"fin AS (SELECT l.ready_slot, l.ready_generation, l.job_id, l.kind, l.queue, "
+	"'completed'::awa.job_state AS state, l.priority, l.attempt, l.run_lease, "
+	"l.lane_seq, l.enqueue_shard, l.claimed_at AS attempted_at, "
+	"$4::pg_catalog.timestamptz AS finalized_at, NULL::pg_catalog.jsonb AS payload, "
+	"l.unique_key, l.unique_states FROM locked AS l JOIN closed AS x "
+	"ON x.job_id = l.job_id AND x.run_lease = l.run_lease), "
+	"done AS (" AWA_DONE_NARROW_INSERT_FROM("fin") "), "
+	"cnt AS (" AWA_COUNTER_UPSERT_FROM("(SELECT ready_slot, queue, priority, enqueue_shard, "
+									   "1 AS delta FROM done)") ") "
+	"SELECT f.job_id, f.run_lease, f.unique_key, f.unique_states FROM fin AS f "
+	"JOIN done AS d ON d.job_id = f.job_id AND d.run_lease = f.run_lease",
+	.nargs = 4,
+	.argtypes = {INT8ARRAYOID, INT8ARRAYOID, INT4OID, TIMESTAMPTZOID}
+};
+
+/* the other claim slots holding receipts of attempts ($1, $2) */
+static AwaPlan other_slots_plan = {
+	.sql = "SELECT DISTINCT c.claim_slot FROM awa.lease_claims AS c "
+	"JOIN ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int8[])) AS u(job_id, run_lease) "
+	"ON c.job_id = u.job_id AND c.run_lease = u.run_lease "
+	"WHERE c.claim_slot <> $3 ORDER BY 1",
+	.nargs = 3,
+	.argtypes = {INT8ARRAYOID, INT8ARRAYOID, INT4OID}
+};
+
+typedef struct Attempt
+{
+	int64		job_id;
+	int64		run_lease;
+	bool		finalized;
+} Attempt;
+
+static int
+AttemptCompare(const void *a, const void *b)
+{
+	const Attempt *x = (const Attempt *) a;
+	const Attempt *y = (const Attempt *) b;
+
+	if (x->job_id != y->job_id)
+		return x->job_id < y->job_id ? -1 : 1;
+	if (x->run_lease != y->run_lease)
+		return x->run_lease < y->run_lease ? -1 : 1;
+	return 0;
+}
+
+/* state of one complete_batch call */
+typedef struct CompleteState
+{
+	Attempt    *attempts;		/* sorted, distinct */
+	int			n;
+	int			nfinalized;
+	ReturnSetInfo *rsinfo;
+	bytea	  **ukeys;
+	uint8	   *umasks;
+	int64	   *uids;
+	int			nunique;
+	TimestampTz now;
+} CompleteState;
+
+/*
+ * PendingArrays
+ *		The (job_id, run_lease) arrays of the attempts not finalized yet.
+ */
+static void
+PendingArrays(CompleteState *st, Datum *ids, Datum *leases)
+{
+	Datum	   *a = palloc(sizeof(Datum) * Max(st->n, 1));
+	Datum	   *b = palloc(sizeof(Datum) * Max(st->n, 1));
+	int			k = 0;
+	int			i;
+
+	for (i = 0; i < st->n; i++)
+	{
+		if (st->attempts[i].finalized)
+			continue;
+		a[k] = Int64GetDatum(st->attempts[i].job_id);
+		b[k] = Int64GetDatum(st->attempts[i].run_lease);
+		k++;
+	}
+	*ids = PointerGetDatum(construct_array(a, k, INT8OID, 8, FLOAT8PASSBYVAL,
+										   TYPALIGN_DOUBLE));
+	*leases = PointerGetDatum(construct_array(b, k, INT8OID, 8, FLOAT8PASSBYVAL,
+											  TYPALIGN_DOUBLE));
+}
+
+/*
+ * CompleteInSlot
+ *		Run the fused statement for the pending attempts whose receipts are
+ *		in claim slot "slot"; record what it finalized (result rows, unique
+ *		claims to sync).  Returns the number of attempts finalized.
+ */
+static int
+CompleteInSlot(CompleteState *st, int32 slot)
+{
+	Datum		values[4];
+	int			done;
+	int			i;
+
+	PendingArrays(st, &values[0], &values[1]);
+	values[2] = Int32GetDatum(slot);
+	values[3] = TimestampTzGetDatum(st->now);
+	done = AwaPlanExec(&complete_fused_plan, values, NULL, false, 0,
+					   SPI_OK_SELECT);
+	for (i = 0; i < done; i++)
+	{
+		Attempt		key;
+		Attempt    *hit;
+		Datum		out[2];
+		bool		nulls[2] = {false, false};
+		bool		isnull;
+		Datum		ukey;
+
+		key.job_id = AwaSpiGetInt64(i, 1, 0);
+		key.run_lease = AwaSpiGetInt64(i, 2, 0);
+		hit = bsearch(&key, st->attempts, st->n, sizeof(Attempt), AttemptCompare);
+		if (hit == NULL || hit->finalized)
+			elog(ERROR, "awa_queue: completion returned an attempt it was not given");
+		hit->finalized = true;
+		st->nfinalized++;
+		out[0] = Int64GetDatum(key.job_id);
+		out[1] = Int64GetDatum(key.run_lease);
+		tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, out, nulls);
+
+		ukey = AwaSpiGetDatum(i, 3, &isnull);
+		if (!isnull)
+		{
+			Datum		mask = AwaSpiGetDatum(i, 4, &isnull);
+			uint8		m = isnull ? AWA_UNIQUE_DEFAULT_MASK : AwaMaskFromDatum(mask);
+
+			if (AwaMaskHas(m, AWA_STATE_BIT_RUNNING) !=
+				AwaMaskHas(m, AWA_STATE_BIT_COMPLETED))
+			{
+				st->ukeys[st->nunique] = DatumGetByteaPCopy(ukey);
+				st->umasks[st->nunique] = m;
+				st->uids[st->nunique] = key.job_id;
+				st->nunique++;
+			}
+		}
+	}
+	return done;
+}
+
+/*
+ * awa_complete_batch
+ *		awa.complete_batch(job_ids bigint[], run_leases bigint[]) RETURNS
+ *		TABLE(job_id bigint, run_lease bigint)
+ *
+ * Completes the given running attempts and returns exactly those it
+ * finalized; a stale pair (attempt closed, rescued, cancelled, already
+ * completed, or a wrong run_lease) changes nothing and is absent from the
+ * result.  A pair given twice is finalized once.  Locks the receipts, then
+ * writes closures, done rows and counters in that order.
+ */
+PG_FUNCTION_INFO_V1(awa_complete_batch);
+Datum
+awa_complete_batch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ArrayType  *ids;
+	ArrayType  *leases;
+	Datum	   *id_elems;
+	Datum	   *lease_elems;
+	int			n;
+	int			i;
+	int			k;
+	int32		current;
+	CompleteState st;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", PG_ARGISNULL(0) ? "job_ids" : "run_leases")));
+	ids = PG_GETARG_ARRAYTYPE_P(0);
+	leases = PG_GETARG_ARRAYTYPE_P(1);
+	AwaValidateParallelArrays(ids, leases, "job_ids", "run_leases");
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	n = AwaArrayLengthChecked(ids, "job_ids");
+	if (n == 0)
+		return (Datum) 0;
+
+	deconstruct_array(ids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &id_elems, NULL, &n);
+	deconstruct_array(leases, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &lease_elems, NULL, &n);
+	memset(&st, 0, sizeof(st));
+	st.attempts = palloc(sizeof(Attempt) * n);
+	for (i = 0; i < n; i++)
+	{
+		st.attempts[i].job_id = DatumGetInt64(id_elems[i]);
+		st.attempts[i].run_lease = DatumGetInt64(lease_elems[i]);
+		st.attempts[i].finalized = false;
+	}
+	qsort(st.attempts, n, sizeof(Attempt), AttemptCompare);
+	for (i = 0, k = 0; i < n; i++)
+		if (k == 0 || AttemptCompare(&st.attempts[k - 1], &st.attempts[i]) != 0)
+			st.attempts[k++] = st.attempts[i];
+	st.n = k;
+	st.rsinfo = rsinfo;
+	st.ukeys = palloc(sizeof(bytea *) * st.n);
+	st.umasks = palloc(sizeof(uint8) * st.n);
+	st.uids = palloc(sizeof(int64) * st.n);
+	st.now = AwaNow();
+
+	AwaSpiConnect();
+	AwaPlanExec(&claim_slot_plan, NULL, NULL, false, 1, SPI_OK_SELECT);
+	current = (int32) AwaSpiGetInt64(0, 1, 0);
+
+	/* the common case: every receipt is in the current slot */
+	awa_backend_stats.complete_fused_statements++;
+	awa_backend_stats.complete_fused_jobs += CompleteInSlot(&st, current);
+
+	/* the rest: receipts of older slots (or stale pairs, found nowhere) */
+	if (st.nfinalized < st.n)
+	{
+		Datum		values[3];
+		int			nslots;
+		int32	   *slots;
+
+		PendingArrays(&st, &values[0], &values[1]);
+		values[2] = Int32GetDatum(current);
+		nslots = AwaPlanExec(&other_slots_plan, values, NULL, false, 0,
+							 SPI_OK_SELECT);
+		slots = palloc(sizeof(int32) * Max(nslots, 1));
+		for (i = 0; i < nslots; i++)
+			slots[i] = (int32) AwaSpiGetInt64(i, 1, 0);
+		for (i = 0; i < nslots && st.nfinalized < st.n; i++)
+		{
+			awa_backend_stats.complete_slot_pass_statements++;
+			awa_backend_stats.complete_slot_pass_jobs += CompleteInSlot(&st, slots[i]);
+		}
+	}
+
+	/* general path: unique claims that change between running and completed */
+	if (st.nunique > 0)
+	{
+		int		   *from = palloc(sizeof(int) * st.nunique);
+		int		   *to = palloc(sizeof(int) * st.nunique);
+
+		for (i = 0; i < st.nunique; i++)
+		{
+			from[i] = AWA_STATE_BIT_RUNNING;
+			to[i] = AWA_STATE_BIT_COMPLETED;
+		}
+		AwaUniqueSync(st.nunique, st.ukeys, st.umasks, st.uids, from, to);
+		awa_backend_stats.complete_unique_sync_jobs += st.nunique;
+	}
+	AwaSpiFinish();
+	return (Datum) 0;
+}

@@ -1,0 +1,711 @@
+/*-------------------------------------------------------------------------
+ *
+ * awa_storage.c
+ *	  The per-table writers of the queue plane: lane allocation and ready
+ *	  rows, deferred rows, job ids, queue notifications.
+ *
+ * Every path that makes a job available (enqueue, enqueue_many, promotion
+ * of due deferred jobs, retry_job, retry_from_dlq) writes its ready rows
+ * through AwaInsertReadyRows, and every path that parks a job in
+ * deferred_jobs (scheduled enqueue, retry backoff, snooze, rescue, DLQ
+ * retry with a future run_at) through AwaInsertDeferredRows.  Both are
+ * set-based: one statement per lane for the head advance (or a single
+ * fused statement when the call touches one lane) and one INSERT for all
+ * rows of the call.
+ *
+ * Lock order (SPEC 5.2): enqueue-head rows in sorted (queue, priority,
+ * shard) order, then the ready partition.  Claim heads are never locked
+ * here; a missing lane is created with INSERT ... ON CONFLICT DO NOTHING
+ * into both head tables.  The queue ring cursor is read without a lock.
+ *
+ * Copyright (c) 2026, awa_queue developers
+ *
+ * IDENTIFICATION
+ *	  src/awa_storage.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "common/md5.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/varbit.h"
+
+#include "awa_queue.h"
+
+/* columns of awa.ready_entries written by the ready-row insert */
+#define READY_COLUMNS \
+	"ready_slot, ready_generation, job_id, kind, queue, args, priority, attempt, " \
+	"run_lease, max_attempts, lane_seq, enqueue_shard, run_at, created_at, " \
+	"unique_key, unique_states, payload"
+
+/* the fifteen parallel arrays of a ready-row batch, in lane order */
+#define READY_UNNEST \
+	"ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest(" \
+	"$3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.jsonb[]), pg_catalog.unnest($5::pg_catalog.int2[]), pg_catalog.unnest(" \
+	"$6::pg_catalog.int2[]), pg_catalog.unnest($7::pg_catalog.int8[]), pg_catalog.unnest($8::pg_catalog.int2[]), pg_catalog.unnest(" \
+	"$9::pg_catalog.int8[]), pg_catalog.unnest($10::pg_catalog.int2[]), pg_catalog.unnest($11::pg_catalog.timestamptz[]), pg_catalog.unnest(" \
+	"$12::pg_catalog.timestamptz[]), pg_catalog.unnest($13::pg_catalog.bytea[]), pg_catalog.unnest($14::pg_catalog.bit[]), pg_catalog.unnest(" \
+	"$15::pg_catalog.jsonb[])) WITH ORDINALITY AS u(job_id, kind, queue, args, " \
+	"priority, attempt, run_lease, max_attempts, lane_seq, enqueue_shard, run_at, " \
+	"created_at, unique_key, unique_states, payload, ord)"
+
+#define READY_ARGTYPES \
+	INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID, INT2ARRAYOID, \
+	INT2ARRAYOID, INT8ARRAYOID, INT2ARRAYOID, INT8ARRAYOID, INT2ARRAYOID, \
+	TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, BYTEAARRAYOID, BITARRAYOID, \
+	JSONBARRAYOID
+
+/*
+ * Several lanes: the heads were advanced one statement per lane, lane_seq
+ * comes in $9.
+ */
+static AwaPlan ready_insert_plan = {
+	.sql = "INSERT INTO awa.ready_entries (" READY_COLUMNS ") "
+	"SELECT rc.slot, rc.generation, u.job_id, u.kind, u.queue, u.args, u.priority, "
+	"u.attempt, u.run_lease, u.max_attempts, u.lane_seq, u.enqueue_shard, u.run_at, "
+	"u.created_at, u.unique_key, u.unique_states, u.payload "
+	"FROM " READY_UNNEST " CROSS JOIN (" AWA_QUEUE_RING_CURSOR_SQL ") AS rc",
+	.nargs = 15,
+	.argtypes = {READY_ARGTYPES}
+};
+
+/*
+ * One lane: head advance and ready insert fused into one statement.  No
+ * row comes back when the lane does not exist yet.
+ */
+static AwaPlan ready_insert_fused_plan = {
+	.sql = "WITH h AS (UPDATE awa.queue_enqueue_heads "
+	"SET next_seq = next_seq + $16 "
+	"WHERE queue = $17 AND priority = $18 AND enqueue_shard = $19 "
+	"RETURNING next_seq - $16 AS base) "
+	"INSERT INTO awa.ready_entries (" READY_COLUMNS ") "
+	"SELECT rc.slot, rc.generation, u.job_id, u.kind, u.queue, u.args, u.priority, "
+	"u.attempt, u.run_lease, u.max_attempts, h.base + u.ord - 1, u.enqueue_shard, "
+	"u.run_at, u.created_at, u.unique_key, u.unique_states, u.payload "
+	"FROM h CROSS JOIN " READY_UNNEST " CROSS JOIN (" AWA_QUEUE_RING_CURSOR_SQL ") AS rc",
+	.nargs = 19,
+	.argtypes = {READY_ARGTYPES, INT8OID, TEXTOID, INT2OID, INT2OID}
+};
+
+/* advance one lane's enqueue head by n; no row when the lane is missing */
+static AwaPlan head_advance_plan = {
+	.sql = "UPDATE awa.queue_enqueue_heads SET next_seq = next_seq + $4 "
+	"WHERE queue = $1 AND priority = $2 AND enqueue_shard = $3 "
+	"RETURNING next_seq - $4",
+	.nargs = 4,
+	.argtypes = {TEXTOID, INT2OID, INT2OID, INT8OID}
+};
+
+/* create a lane in both head tables; an existing lane is left untouched */
+static AwaPlan lane_create_plan = {
+	.sql = "WITH e AS (INSERT INTO awa.queue_enqueue_heads (queue, priority, enqueue_shard) "
+	"VALUES ($1, $2, $3) ON CONFLICT DO NOTHING) "
+	"INSERT INTO awa.queue_claim_heads (queue, priority, enqueue_shard) "
+	"VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+	.nargs = 3,
+	.argtypes = {TEXTOID, INT2OID, INT2OID}
+};
+
+static AwaPlan shards_plan = {
+	.sql = "SELECT enqueue_shards FROM awa.queue_meta WHERE queue = $1",
+	.nargs = 1,
+	.argtypes = {TEXTOID}
+};
+
+static AwaPlan job_ids_plan = {
+	.sql = "SELECT pg_catalog.nextval('awa.job_id_seq'::pg_catalog.regclass) "
+	"FROM pg_catalog.generate_series(1, $1)",
+	.nargs = 1,
+	.argtypes = {INT4OID}
+};
+
+static AwaPlan deferred_insert_plan = {
+	.sql = "INSERT INTO awa.deferred_jobs (job_id, kind, queue, args, state, priority, "
+	"attempt, run_lease, max_attempts, run_at, attempted_at, finalized_at, created_at, "
+	"unique_key, unique_states, ordering_key, payload) "
+	"SELECT u.job_id, u.kind, u.queue, u.args, u.state::awa.job_state, u.priority, "
+	"u.attempt, u.run_lease, u.max_attempts, u.run_at, u.attempted_at, u.finalized_at, "
+	"u.created_at, u.unique_key, u.unique_states, u.ordering_key, u.payload "
+	"FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest("
+	"$3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.jsonb[]), pg_catalog.unnest($5::pg_catalog.text[]), pg_catalog.unnest("
+	"$6::pg_catalog.int2[]), pg_catalog.unnest($7::pg_catalog.int2[]), pg_catalog.unnest($8::pg_catalog.int8[]), pg_catalog.unnest("
+	"$9::pg_catalog.int2[]), pg_catalog.unnest($10::pg_catalog.timestamptz[]), pg_catalog.unnest("
+	"$11::pg_catalog.timestamptz[]), pg_catalog.unnest($12::pg_catalog.timestamptz[]), pg_catalog.unnest("
+	"$13::pg_catalog.timestamptz[]), pg_catalog.unnest($14::pg_catalog.bytea[]), pg_catalog.unnest($15::pg_catalog.bit[]), pg_catalog.unnest("
+	"$16::pg_catalog.text[]), pg_catalog.unnest($17::pg_catalog.jsonb[])) AS u(job_id, kind, queue, args, "
+	"state, priority, attempt, run_lease, max_attempts, run_at, attempted_at, "
+	"finalized_at, created_at, unique_key, unique_states, ordering_key, payload) "
+	"ORDER BY u.job_id",
+	.nargs = 17,
+	.argtypes = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID,
+		TEXTARRAYOID, INT2ARRAYOID, INT2ARRAYOID, INT8ARRAYOID, INT2ARRAYOID,
+		TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
+	TIMESTAMPTZARRAYOID, BYTEAARRAYOID, BITARRAYOID, TEXTARRAYOID, JSONBARRAYOID}
+};
+
+/* per-backend rotor: jobs without an ordering key spread across shards */
+static uint32 shard_rotor = 0;
+
+/* labels of awa.job_state by bit position */
+static const char *const state_labels[] = {
+	"scheduled", "available", "running", "completed",
+	"retryable", "failed", "cancelled", "waiting_external"
+};
+
+/*
+ * AwaNow
+ *		The wall clock (clock_timestamp()), used for run_at decisions,
+ *		claimed_at and finalized_at.
+ */
+TimestampTz
+AwaNow(void)
+{
+	return GetCurrentTimestamp();
+}
+
+/*
+ * AwaMaskDatum
+ *		A bit(8) datum whose bit i (leftmost = 0) is bit i of "mask" counted
+ *		from the most significant bit.
+ */
+Datum
+AwaMaskDatum(uint8 mask)
+{
+	VarBit	   *v = (VarBit *) palloc0(VARBITTOTALLEN(8));
+
+	SET_VARSIZE(v, VARBITTOTALLEN(8));
+	VARBITLEN(v) = 8;
+	VARBITS(v)[0] = mask;
+	return PointerGetDatum(v);
+}
+
+/*
+ * AwaMaskFromDatum
+ *		The mask byte of a bit(8) datum (the inverse of AwaMaskDatum).
+ */
+uint8
+AwaMaskFromDatum(Datum bits)
+{
+	VarBit	   *v = DatumGetVarBitP(bits);
+
+	return VARBITLEN(v) > 0 ? VARBITS(v)[0] : 0;
+}
+
+/*
+ * AwaOrderingKeyShard
+ *		The stable shard of an ordering key: the 64-bit FNV-style rolling
+ *		hash of the digest (start 14695981039346656037, h = h *
+ *		1099511628211 + byte, mod 2^64; "add", not XOR), modulo the number
+ *		of shards.  Every producer computes the same shard for the same key.
+ */
+int16
+AwaOrderingKeyShard(const char *key, int len, int shards)
+{
+	uint64		h = UINT64CONST(14695981039346656037);
+	int			i;
+
+	if (shards <= 1)
+		return 0;
+	for (i = 0; i < len; i++)
+		h = h * UINT64CONST(1099511628211) + (uint64) (unsigned char) key[i];
+	return (int16) (h % (uint64) shards);
+}
+
+/*
+ * AwaNotifyChannel
+ *		The notification channel of a queue: 'awa:' || queue, or
+ *		'awa:' || md5(queue) when that would exceed the 63 bytes a channel
+ *		name may have.  Returns a palloc'd string.
+ */
+char *
+AwaNotifyChannel(text *queue)
+{
+	int			len = VARSIZE_ANY_EXHDR(queue);
+	char	   *channel;
+
+	if (len + 4 < NAMEDATALEN)
+	{
+		channel = palloc(len + 5);
+		memcpy(channel, "awa:", 4);
+		memcpy(channel + 4, VARDATA_ANY(queue), len);
+		channel[len + 4] = '\0';
+	}
+	else
+	{
+		char		hex[33];
+		const char *errstr = NULL;
+
+		if (!pg_md5_hash(VARDATA_ANY(queue), len, hex, &errstr))
+			elog(ERROR, "awa_queue: could not compute md5 of a queue name: %s",
+				 errstr ? errstr : "unknown error");
+		channel = psprintf("awa:%s", hex);
+	}
+	return channel;
+}
+
+/*
+ * AwaNotifyQueue
+ *		Queue a notification on the queue's channel, delivered at commit
+ *		(and dropped on rollback).  Callers call it once per distinct queue.
+ */
+void
+AwaNotifyQueue(text *queue)
+{
+	Async_Notify(AwaNotifyChannel(queue), "");
+}
+
+/*
+ * MakeArray
+ *		A one-dimensional array of n datums of type elemtype; nulls may be
+ *		NULL when no element is null.
+ */
+static Datum
+MakeArray(Datum *elems, bool *nulls, int n, Oid elemtype)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1];
+	int			lbs[1];
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	dims[0] = n;
+	lbs[0] = 1;
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
+											  elemtype, typlen, typbyval,
+											  typalign));
+}
+
+/*
+ * AwaAllocateJobIds
+ *		Give every row whose job_id is 0 a fresh id from awa.job_id_seq, in
+ *		array order, with one statement.
+ */
+void
+AwaAllocateJobIds(AwaJobRow *rows, int n)
+{
+	int			need = 0;
+	int			i;
+	int			k = 0;
+	Datum		arg;
+
+	for (i = 0; i < n; i++)
+		if (rows[i].job_id == 0)
+			need++;
+	if (need == 0)
+		return;
+	arg = Int32GetDatum(need);
+	if (AwaPlanExec(&job_ids_plan, &arg, NULL, false, 0, SPI_OK_SELECT) != need)
+		elog(ERROR, "awa_queue: could not allocate %d job ids", need);
+	for (i = 0; i < n; i++)
+		if (rows[i].job_id == 0)
+			rows[i].job_id = AwaSpiGetInt64(k++, 1, 0);
+}
+
+/*
+ * TextEqual
+ *		Byte equality of two text values.
+ */
+static bool
+TextEqual(text *a, text *b)
+{
+	int			la = VARSIZE_ANY_EXHDR(a);
+
+	return la == (int) VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), la) == 0;
+}
+
+/*
+ * TextCompare
+ *		Byte order of two text values (memcmp, then length); the order in
+ *		which every writer locks lanes.
+ */
+static int
+TextCompare(text *a, text *b)
+{
+	int			la = VARSIZE_ANY_EXHDR(a);
+	int			lb = VARSIZE_ANY_EXHDR(b);
+	int			c = memcmp(VARDATA_ANY(a), VARDATA_ANY(b), Min(la, lb));
+
+	if (c != 0)
+		return c;
+	return (la > lb) - (la < lb);
+}
+
+/*
+ * QueueShards
+ *		queue_meta.enqueue_shards of a queue (1 when it has no row).
+ */
+static int
+QueueShards(text *queue)
+{
+	Datum		arg = PointerGetDatum(queue);
+
+	if (AwaPlanExec(&shards_plan, &arg, NULL, false, 1, SPI_OK_SELECT) == 0)
+		return 1;
+	return (int) AwaSpiGetInt64(0, 1, 1);
+}
+
+/*
+ * SameLane
+ *		Whether two rows belong to the same (queue, priority, shard) lane.
+ */
+static bool
+SameLane(AwaJobRow *a, AwaJobRow *b)
+{
+	return a->priority == b->priority &&
+		a->enqueue_shard == b->enqueue_shard &&
+		TextEqual(a->queue, b->queue);
+}
+
+/* sort context: lane order, then input order (keeps FIFO inside a lane) */
+static int
+LaneOrderCompare(const void *a, const void *b, void *arg)
+{
+	AwaJobRow  *rows = (AwaJobRow *) arg;
+	int			ia = *(const int *) a;
+	int			ib = *(const int *) b;
+	AwaJobRow  *ra = &rows[ia];
+	AwaJobRow  *rb = &rows[ib];
+	int			c = TextCompare(ra->queue, rb->queue);
+
+	if (c != 0)
+		return c;
+	if (ra->priority != rb->priority)
+		return ra->priority - rb->priority;
+	if (ra->enqueue_shard != rb->enqueue_shard)
+		return ra->enqueue_shard - rb->enqueue_shard;
+	return (ia > ib) - (ia < ib);
+}
+
+/*
+ * AssignShards
+ *		Set enqueue_shard of every row: the ordering key's stable shard, or
+ *		one rotor pick per (queue, priority) group of the call for rows
+ *		without a key.  Reads queue_meta once per distinct queue.
+ */
+static void
+AssignShards(AwaJobRow *rows, int n)
+{
+	text	  **queues = palloc(sizeof(text *) * n);
+	int		   *shards = palloc(sizeof(int) * n);
+	int		   *row_shards = palloc(sizeof(int) * n);
+	int			nq = 0;
+	int			picks[AWA_PRIORITY_MAX + 1];
+	int			i;
+	int			j;
+
+	for (i = 0; i < n; i++)
+	{
+		for (j = 0; j < nq; j++)
+			if (TextEqual(queues[j], rows[i].queue))
+				break;
+		if (j == nq)
+		{
+			queues[nq] = rows[i].queue;
+			shards[nq] = QueueShards(rows[i].queue);
+			nq++;
+		}
+		row_shards[i] = j;
+	}
+
+	for (j = 0; j < nq; j++)
+	{
+		int			p;
+
+		for (p = 0; p <= AWA_PRIORITY_MAX; p++)
+			picks[p] = -1;
+		for (i = 0; i < n; i++)
+		{
+			AwaJobRow  *r = &rows[i];
+
+			if (row_shards[i] != j)
+				continue;
+			if (r->ordering_key != NULL)
+				r->enqueue_shard =
+					AwaOrderingKeyShard(VARDATA_ANY(r->ordering_key),
+										VARSIZE_ANY_EXHDR(r->ordering_key),
+										shards[j]);
+			else
+			{
+				if (picks[r->priority] < 0)
+					picks[r->priority] = shards[j] <= 1 ? 0 :
+						(int) (shard_rotor++ % (uint32) shards[j]);
+				r->enqueue_shard = (int16) picks[r->priority];
+			}
+		}
+	}
+}
+
+/*
+ * EnsureLane
+ *		Create a lane's rows in both head tables (no lock on an existing
+ *		claim head: INSERT ... ON CONFLICT DO NOTHING).
+ */
+static void
+EnsureLane(text *queue, int16 priority, int16 shard)
+{
+	Datum		values[3];
+
+	values[0] = PointerGetDatum(queue);
+	values[1] = Int16GetDatum(priority);
+	values[2] = Int16GetDatum(shard);
+	AwaPlanExec(&lane_create_plan, values, NULL, false, 0, SPI_OK_INSERT);
+}
+
+/*
+ * AdvanceHead
+ *		next_seq = next_seq + n for one lane, creating the lane when missing;
+ *		returns the first lane_seq of the range.  Locks the enqueue-head row
+ *		until commit.
+ */
+static int64
+AdvanceHead(text *queue, int16 priority, int16 shard, int64 n)
+{
+	Datum		values[4];
+	int			attempt;
+
+	values[0] = PointerGetDatum(queue);
+	values[1] = Int16GetDatum(priority);
+	values[2] = Int16GetDatum(shard);
+	values[3] = Int64GetDatum(n);
+	for (attempt = 0; attempt < 2; attempt++)
+	{
+		awa_backend_stats.enqueue_lane_statements++;
+		if (AwaPlanExec(&head_advance_plan, values, NULL, false, 0,
+						SPI_OK_UPDATE_RETURNING) == 1)
+			return AwaSpiGetInt64(0, 1, 0);
+		EnsureLane(queue, priority, shard);
+	}
+	elog(ERROR, "awa_queue: lane could not be created");
+	return 0;					/* keep compiler quiet */
+}
+
+/*
+ * AwaInsertReadyRows
+ *		Make n jobs available: assign shards, advance each lane's enqueue
+ *		head once (lanes in sorted (queue, priority, shard) order), read the
+ *		queue ring cursor without a lock and insert every ready row with one
+ *		statement.  When the call touches one lane, the head advance and the
+ *		insert are one fused statement.
+ *
+ * Rows keep FIFO order inside a lane in array order.  Job ids must already
+ * be set (AwaAllocateJobIds).  Sets rows[i].enqueue_shard.  Locks the
+ * touched enqueue-head rows until commit; does no unique sync and sends
+ * no notification (callers compose those).
+ */
+void
+AwaInsertReadyRows(AwaJobRow *rows, int n)
+{
+	int		   *order;
+	Datum	   *ids,
+			   *kinds,
+			   *queues,
+			   *args,
+			   *prios,
+			   *attempts,
+			   *leases,
+			   *maxes,
+			   *seqs,
+			   *shards,
+			   *run_ats,
+			   *created,
+			   *ukeys,
+			   *ustates,
+			   *payloads;
+	bool	   *ukey_nulls,
+			   *payload_nulls;
+	Datum		values[19];
+	char		nulls[19];
+	int			nlanes = 1;
+	int			i;
+
+	if (n <= 0)
+		return;
+	AssignShards(rows, n);
+	order = palloc(sizeof(int) * n);
+	for (i = 0; i < n; i++)
+		order[i] = i;
+	qsort_arg(order, n, sizeof(int), LaneOrderCompare, rows);
+	for (i = 1; i < n; i++)
+		if (!SameLane(&rows[order[i - 1]], &rows[order[i]]))
+			nlanes++;
+
+	ids = palloc(sizeof(Datum) * n);
+	kinds = palloc(sizeof(Datum) * n);
+	queues = palloc(sizeof(Datum) * n);
+	args = palloc(sizeof(Datum) * n);
+	prios = palloc(sizeof(Datum) * n);
+	attempts = palloc(sizeof(Datum) * n);
+	leases = palloc(sizeof(Datum) * n);
+	maxes = palloc(sizeof(Datum) * n);
+	seqs = palloc(sizeof(Datum) * n);
+	shards = palloc(sizeof(Datum) * n);
+	run_ats = palloc(sizeof(Datum) * n);
+	created = palloc(sizeof(Datum) * n);
+	ukeys = palloc(sizeof(Datum) * n);
+	ustates = palloc(sizeof(Datum) * n);
+	payloads = palloc(sizeof(Datum) * n);
+	ukey_nulls = palloc(sizeof(bool) * n);
+	payload_nulls = palloc(sizeof(bool) * n);
+
+	for (i = 0; i < n; i++)
+	{
+		AwaJobRow  *r = &rows[order[i]];
+
+		ids[i] = Int64GetDatum(r->job_id);
+		kinds[i] = PointerGetDatum(r->kind);
+		queues[i] = PointerGetDatum(r->queue);
+		args[i] = PointerGetDatum(r->args);
+		prios[i] = Int16GetDatum(r->priority);
+		attempts[i] = Int16GetDatum(r->attempt);
+		leases[i] = Int64GetDatum(r->run_lease);
+		maxes[i] = Int16GetDatum(r->max_attempts);
+		shards[i] = Int16GetDatum(r->enqueue_shard);
+		run_ats[i] = TimestampTzGetDatum(r->run_at);
+		created[i] = TimestampTzGetDatum(r->created_at);
+		ukey_nulls[i] = (r->unique_key == NULL);
+		ukeys[i] = PointerGetDatum(r->unique_key);
+		ustates[i] = ukey_nulls[i] ? (Datum) 0 : AwaMaskDatum(r->unique_mask);
+		payload_nulls[i] = (r->payload == NULL);
+		payloads[i] = PointerGetDatum(r->payload);
+		seqs[i] = Int64GetDatum(0);
+	}
+
+	if (nlanes > 1)
+	{
+		/* one head advance per lane, in lane order */
+		int			start = 0;
+
+		while (start < n)
+		{
+			AwaJobRow  *first = &rows[order[start]];
+			int			end = start + 1;
+			int64		base;
+			int			k;
+
+			while (end < n && SameLane(&rows[order[end]], first))
+				end++;
+			base = AdvanceHead(first->queue, first->priority,
+							   first->enqueue_shard, end - start);
+			for (k = start; k < end; k++)
+				seqs[k] = Int64GetDatum(base + (k - start));
+			start = end;
+		}
+	}
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = MakeArray(ids, NULL, n, INT8OID);
+	values[1] = MakeArray(kinds, NULL, n, TEXTOID);
+	values[2] = MakeArray(queues, NULL, n, TEXTOID);
+	values[3] = MakeArray(args, NULL, n, JSONBOID);
+	values[4] = MakeArray(prios, NULL, n, INT2OID);
+	values[5] = MakeArray(attempts, NULL, n, INT2OID);
+	values[6] = MakeArray(leases, NULL, n, INT8OID);
+	values[7] = MakeArray(maxes, NULL, n, INT2OID);
+	values[8] = MakeArray(seqs, NULL, n, INT8OID);
+	values[9] = MakeArray(shards, NULL, n, INT2OID);
+	values[10] = MakeArray(run_ats, NULL, n, TIMESTAMPTZOID);
+	values[11] = MakeArray(created, NULL, n, TIMESTAMPTZOID);
+	values[12] = MakeArray(ukeys, ukey_nulls, n, BYTEAOID);
+	values[13] = MakeArray(ustates, ukey_nulls, n, BITOID);
+	values[14] = MakeArray(payloads, payload_nulls, n, JSONBOID);
+
+	if (nlanes > 1)
+	{
+		if (AwaPlanExec(&ready_insert_plan, values, nulls, false, 0,
+						SPI_OK_INSERT) != n)
+			elog(ERROR, "awa_queue: ready rows were not all inserted");
+		return;
+	}
+
+	/* one lane: fused head advance + insert, creating the lane if missing */
+	values[15] = Int64GetDatum((int64) n);
+	values[16] = PointerGetDatum(rows[order[0]].queue);
+	values[17] = Int16GetDatum(rows[order[0]].priority);
+	values[18] = Int16GetDatum(rows[order[0]].enqueue_shard);
+	for (i = 0; i < 2; i++)
+	{
+		int			done;
+
+		awa_backend_stats.enqueue_fused_statements++;
+		done = AwaPlanExec(&ready_insert_fused_plan, values, nulls, false, 0,
+						   SPI_OK_INSERT);
+		if (done == n)
+			return;
+		if (done != 0)
+			elog(ERROR, "awa_queue: ready rows were not all inserted");
+		EnsureLane(rows[order[0]].queue, rows[order[0]].priority,
+				   rows[order[0]].enqueue_shard);
+	}
+	elog(ERROR, "awa_queue: lane could not be created");
+}
+
+/*
+ * AwaInsertDeferredRows
+ *		Park n jobs in deferred_jobs (state scheduled or retryable per row,
+ *		run_at as given), one statement, rows sorted by job_id.  The
+ *		ordering key is kept so that promotion finds the same shard.  No
+ *		unique sync, no notification.
+ */
+void
+AwaInsertDeferredRows(AwaJobRow *rows, int n)
+{
+	Datum	   *cols[17];
+	bool	   *cnulls[17];
+	Oid			types[17] = {INT8OID, TEXTOID, TEXTOID, JSONBOID, TEXTOID,
+		INT2OID, INT2OID, INT8OID, INT2OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID, BYTEAOID, BITOID, TEXTOID, JSONBOID};
+	Datum		values[17];
+	int			i;
+	int			c;
+
+	if (n <= 0)
+		return;
+	for (c = 0; c < 17; c++)
+	{
+		cols[c] = palloc(sizeof(Datum) * n);
+		cnulls[c] = palloc0(sizeof(bool) * n);
+	}
+	for (i = 0; i < n; i++)
+	{
+		AwaJobRow  *r = &rows[i];
+
+		if (r->state != AWA_STATE_BIT_SCHEDULED &&
+			r->state != AWA_STATE_BIT_RETRYABLE)
+			elog(ERROR, "awa_queue: deferred rows are scheduled or retryable");
+		cols[0][i] = Int64GetDatum(r->job_id);
+		cols[1][i] = PointerGetDatum(r->kind);
+		cols[2][i] = PointerGetDatum(r->queue);
+		cols[3][i] = PointerGetDatum(r->args);
+		cols[4][i] = CStringGetTextDatum(state_labels[r->state]);
+		cols[5][i] = Int16GetDatum(r->priority);
+		cols[6][i] = Int16GetDatum(r->attempt);
+		cols[7][i] = Int64GetDatum(r->run_lease);
+		cols[8][i] = Int16GetDatum(r->max_attempts);
+		cols[9][i] = TimestampTzGetDatum(r->run_at);
+		cols[10][i] = TimestampTzGetDatum(r->attempted_at);
+		cnulls[10][i] = !r->has_attempted_at;
+		cols[11][i] = TimestampTzGetDatum(r->finalized_at);
+		cnulls[11][i] = !r->has_finalized_at;
+		cols[12][i] = TimestampTzGetDatum(r->created_at);
+		cols[13][i] = PointerGetDatum(r->unique_key);
+		cnulls[13][i] = (r->unique_key == NULL);
+		cols[14][i] = r->unique_key ? AwaMaskDatum(r->unique_mask) : (Datum) 0;
+		cnulls[14][i] = (r->unique_key == NULL);
+		cols[15][i] = PointerGetDatum(r->ordering_key);
+		cnulls[15][i] = (r->ordering_key == NULL);
+		cols[16][i] = PointerGetDatum(r->payload);
+		cnulls[16][i] = (r->payload == NULL);
+	}
+	for (c = 0; c < 17; c++)
+		values[c] = MakeArray(cols[c], cnulls[c], n, types[c]);
+	if (AwaPlanExec(&deferred_insert_plan, values, NULL, false, 0,
+					SPI_OK_INSERT) != n)
+		elog(ERROR, "awa_queue: deferred rows were not all inserted");
+}
