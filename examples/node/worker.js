@@ -162,10 +162,12 @@ export async function runWorker(opts) {
       }
       if (opts.idleExit && Date.now() - idleSince >= opts.idleExit * 1000) break;
       if (!notified && !stopping) {
+        let timeout;
         await new Promise((resolve) => {
           wake = resolve;
-          setTimeout(resolve, opts.poll * 1000);
+          timeout = setTimeout(resolve, opts.poll * 1000);
         });
+        clearTimeout(timeout);
         wake = null;
       }
     }
