@@ -18,7 +18,13 @@ OBJS = \
 	src/awa_enqueue.o \
 	src/awa_claim.o \
 	src/awa_complete.o \
-	src/awa_counts.o
+	src/awa_counts.o \
+	src/awa_attempt.o \
+	src/awa_fail.o \
+	src/awa_heartbeat.o \
+	src/awa_cancel.o \
+	src/awa_promote.o \
+	src/awa_rescue.o
 
 DATA = $(EXTENSION)--$(EXTVERSION).sql $(wildcard $(EXTENSION)--*--*.sql)
 
@@ -29,7 +35,11 @@ REGRESS = \
 	privileges \
 	enqueue \
 	claim \
-	complete
+	complete \
+	complete \
+	fail \
+	cancel \
+	recovery
 
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 

@@ -503,8 +503,75 @@ COMMENT ON FUNCTION awa.backend_stats() IS
 'hot-path statement counters of the calling backend (fused enqueue, claim statements, fused completion, other-slot passes, unique syncs)';
 
 -- ===================================================================
--- Failure paths (src/awa_fail.c, src/awa_cancel.c)
+-- Failure paths (src/awa_attempt.c, src/awa_fail.c, src/awa_heartbeat.c,
+-- src/awa_cancel.c, src/awa_promote.c, src/awa_rescue.c)
 -- ===================================================================
+
+CREATE FUNCTION awa.retry_backoff(attempt integer)
+RETURNS interval
+AS 'MODULE_PATHNAME', 'awa_retry_backoff'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION awa.retry_backoff(integer) IS
+'retry delay after a failed attempt: least(awa.backoff_cap, 2^attempt * (1 + 0.25 * random())) seconds';
+
+CREATE FUNCTION awa.fail_batch(job_ids bigint[], run_leases bigint[], errors text[],
+	terminal boolean DEFAULT false)
+RETURNS TABLE (job_id bigint, run_lease bigint, state awa.job_state)
+AS 'MODULE_PATHNAME', 'awa_fail_batch'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+ROWS 100;
+COMMENT ON FUNCTION awa.fail_batch(bigint[], bigint[], text[], boolean) IS
+'fail running attempts: retryable with backoff while attempts remain, else failed (or dead-lettered); returns the attempts it ended';
+
+CREATE FUNCTION awa.retry_after(job_id bigint, run_lease bigint, delay interval)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'awa_retry_after'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.retry_after(bigint, bigint, interval) IS
+'make a running attempt''s job retryable at now + delay (the attempt counts); false for a stale attempt';
+
+CREATE FUNCTION awa.snooze(job_id bigint, run_lease bigint, delay interval)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'awa_snooze'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.snooze(bigint, bigint, interval) IS
+'make a running attempt''s job scheduled at now + delay without consuming the attempt; false for a stale attempt';
+
+CREATE FUNCTION awa.heartbeat_batch(job_ids bigint[], run_leases bigint[],
+	progress jsonb[] DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'awa_heartbeat_batch'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.heartbeat_batch(bigint[], bigint[], jsonb[]) IS
+'record heartbeat (and progress) of open attempts; returns how many attempts it touched';
+
+CREATE FUNCTION awa.cancel(job_id bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'awa_cancel'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.cancel(bigint) IS
+'cancel a job in any non-terminal state (notifies awa:cancel for running jobs); false for unknown or terminal jobs';
+
+CREATE FUNCTION awa.promote_due(max_jobs integer DEFAULT 4096)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'awa_promote_due'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.promote_due(integer) IS
+'move up to max_jobs due scheduled/retryable jobs of unpaused queues back to available, oldest first; returns how many';
+
+CREATE FUNCTION awa.rescue_expired(max_jobs integer DEFAULT 500)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'awa_rescue_expired'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.rescue_expired(integer) IS
+'end up to max_jobs running attempts whose deadline passed or whose heartbeat is stale: retryable, or failed/DLQ when exhausted; returns how many';
 
 -- ===================================================================
 -- Counts (src/awa_counts.c)

@@ -281,4 +281,65 @@ extern AwaBackendStats awa_backend_stats;
 #define AWA_CLAIM_RING_SLOT_SQL \
 	"COALESCE((SELECT current_slot FROM awa.claim_ring_state WHERE singleton), 0)"
 
+/* ------------------------------------------------------------------
+ * Failure paths (awa_attempt.c, awa_fail.c, awa_heartbeat.c,
+ * awa_cancel.c, awa_promote.c, awa_rescue.c): ending running attempts
+ * other than by completion, moving due deferred jobs back to ready rows.
+ * ------------------------------------------------------------------
+ */
+
+/* how a running attempt ends (AwaAttemptReq.end / .result) */
+typedef enum AwaAttemptEnd
+{
+	AWA_END_BY_FAILURE,			/* requested only: retryable with backoff
+								 * while attempts remain and not terminal,
+								 * else DLQ (queue dlq_enabled) or failed */
+	AWA_END_RETRYABLE,			/* deferred retryable at run_at */
+	AWA_END_SCHEDULED,			/* deferred scheduled at run_at, the attempt
+								 * given back */
+	AWA_END_CANCELLED,			/* narrow done row, cancelled */
+	AWA_END_FAILED,				/* resolved only: narrow done row, failed */
+	AWA_END_DLQ					/* resolved only: dlq_entries row */
+} AwaAttemptEnd;
+
+/* one attempt to end, and what became of it */
+typedef struct AwaAttemptReq
+{
+	int64		job_id;
+	int64		run_lease;
+	AwaAttemptEnd end;
+	bool		terminal;		/* AWA_END_BY_FAILURE: do not retry */
+	const char *outcome;		/* closure label; NULL = label of the end */
+	text	   *error;			/* appended to the error history, or NULL */
+	TimestampTz run_at;			/* AWA_END_RETRYABLE / AWA_END_SCHEDULED */
+	/* set by AwaEndAttempts */
+	bool		taken;			/* the attempt was open and is now ended */
+	AwaAttemptEnd result;
+} AwaAttemptReq;
+
+/* attempt ending (awa_attempt.c) */
+extern int	AwaEndAttempts(AwaAttemptReq *reqs, int n, TimestampTz now);
+extern double AwaBackoffSeconds(int attempt);
+extern TimestampTz AwaAddSeconds(TimestampTz now, double secs);
+
+/*
+ * AWA_DLQ_INSERT_FROM(src): dead-letter rows.  src has columns (job_id,
+ * kind, queue, args, priority, attempt, run_lease, max_attempts, run_at,
+ * attempted_at, finalized_at, created_at, unique_key, unique_states,
+ * payload, dlq_reason, dlq_at, original_run_lease); rows are sorted by
+ * job_id.  The state is always failed.  RETURNING (job_id, queue).
+ */
+#define AWA_DLQ_INSERT_FROM(src) \
+	"INSERT INTO awa.dlq_entries (job_id, kind, queue, args, state, priority, attempt, " \
+	"run_lease, max_attempts, run_at, attempted_at, finalized_at, created_at, unique_key, " \
+	"unique_states, payload, dlq_reason, dlq_at, original_run_lease) " \
+	"SELECT s.job_id, s.kind, s.queue, s.args, 'failed'::awa.job_state, s.priority, " \
+	"s.attempt, s.run_lease, s.max_attempts, s.run_at, s.attempted_at, s.finalized_at, " \
+	"s.created_at, s.unique_key, s.unique_states, s.payload, s.dlq_reason, s.dlq_at, " \
+	"s.original_run_lease FROM " src " AS s ORDER BY s.job_id " \
+	"RETURNING job_id, queue"
+
+/* the notification channel of running-job cancellation */
+#define AWA_CANCEL_CHANNEL "awa:cancel"
+
 #endif							/* AWA_QUEUE_H */
