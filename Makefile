@@ -24,7 +24,10 @@ OBJS = \
 	src/awa_heartbeat.o \
 	src/awa_cancel.o \
 	src/awa_promote.o \
-	src/awa_rescue.o
+	src/awa_rescue.o \
+	src/awa_terminal.o \
+	src/awa_dlq.o \
+	src/awa_compat.o
 
 DATA = $(EXTENSION)--$(EXTVERSION).sql $(wildcard $(EXTENSION)--*--*.sql)
 
@@ -39,7 +42,8 @@ REGRESS = \
 	complete \
 	fail \
 	cancel \
-	recovery
+	recovery \
+	complete
 
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 

@@ -591,9 +591,217 @@ COMMENT ON FUNCTION awa.queue_counts(text) IS
 -- Terminal removal and DLQ (src/awa_terminal.c, src/awa_dlq.c)
 -- ===================================================================
 
+CREATE FUNCTION awa.retry_job(job_id bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'awa_retry_job'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.retry_job(bigint) IS
+'take a failed or cancelled terminal job back to available (run_lease kept, attempt 0); false when the job has no such terminal row';
+
+CREATE FUNCTION awa.move_failed_to_dlq(job_id bigint, reason text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'awa_move_failed_to_dlq'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.move_failed_to_dlq(bigint, text) IS
+'move the failed terminal row of a job into the dead-letter queue; false when the job has none';
+
+CREATE FUNCTION awa.bulk_move_failed_to_dlq(kind text DEFAULT NULL, queue text DEFAULT NULL,
+											reason text DEFAULT 'operator')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'awa_bulk_move_failed_to_dlq'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.bulk_move_failed_to_dlq(text, text, text) IS
+'move every failed terminal job matching the optional kind and queue into the dead-letter queue; returns the number moved';
+
+CREATE FUNCTION awa.discard_failed_by_kind(kind text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'awa_discard_failed_by_kind'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.discard_failed_by_kind(text) IS
+'delete the failed terminal jobs and DLQ rows of a kind and release their unique keys; returns the number removed';
+
+CREATE FUNCTION awa.retry_from_dlq(job_id bigint, queue text DEFAULT NULL,
+								   priority smallint DEFAULT NULL,
+								   run_at timestamptz DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'awa_retry_from_dlq'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.retry_from_dlq(bigint, text, smallint, timestamptz) IS
+'take a job out of the dead-letter queue: available now, or scheduled for a future run_at; false when it is not in the DLQ';
+
+CREATE FUNCTION awa.purge_dlq(queue text DEFAULT NULL, kind text DEFAULT NULL,
+							  older_than interval DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'awa_purge_dlq'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.purge_dlq(text, text, interval) IS
+'delete dead-lettered jobs matching every given filter (all when none) and release their unique keys; returns the number purged';
+
 -- ===================================================================
 -- Compat layer (src/awa_compat.c)
 -- ===================================================================
+
+/*
+ * Where every job is, once: unclaimed ready rows, deferred rows, open
+ * receipts (running, body from the retained ready row, heartbeat from
+ * attempt_state), terminal rows hydrated from their retained body, DLQ
+ * rows.  Plain UNION ALL of table scans with identical column types, so
+ * a filter on id is pushed into every branch and answered by the job_id
+ * indexes.  "location" and the key columns tell delete_job_compat where
+ * to remove the job from.
+ */
+CREATE VIEW awa.job_locations AS
+SELECT 'ready'::text AS location, r.job_id AS id, r.kind, r.queue, r.args,
+	   'available'::awa.job_state AS state, r.priority, r.attempt, r.max_attempts,
+	   r.run_at, NULL::timestamptz AS heartbeat_at, NULL::timestamptz AS deadline_at,
+	   r.attempted_at, NULL::timestamptz AS finalized_at, r.created_at, r.payload,
+	   r.payload OPERATOR(pg_catalog.->) 'progress' AS progress,
+	   r.unique_key, r.unique_states, r.run_lease,
+	   r.ready_slot, r.enqueue_shard, r.lane_seq, NULL::integer AS claim_slot
+FROM awa.ready_entries AS r
+JOIN awa.queue_claim_heads AS h
+  ON h.queue OPERATOR(pg_catalog.=) r.queue
+ AND h.priority OPERATOR(pg_catalog.=) r.priority
+ AND h.enqueue_shard OPERATOR(pg_catalog.=) r.enqueue_shard
+WHERE r.lane_seq OPERATOR(pg_catalog.>=) h.claim_seq
+UNION ALL
+SELECT 'deferred'::text, d.job_id, d.kind, d.queue, d.args, d.state, d.priority,
+	   d.attempt, d.max_attempts, d.run_at, NULL::timestamptz, NULL::timestamptz,
+	   d.attempted_at, d.finalized_at, d.created_at, d.payload,
+	   d.payload OPERATOR(pg_catalog.->) 'progress',
+	   d.unique_key, d.unique_states, d.run_lease,
+	   NULL::integer, NULL::smallint, NULL::bigint, NULL::integer
+FROM awa.deferred_jobs AS d
+UNION ALL
+SELECT 'receipt'::text, c.job_id, c.kind, c.queue,
+	   COALESCE(r.args, '{}'::pg_catalog.jsonb), 'running'::awa.job_state, c.priority,
+	   c.attempt, c.max_attempts, COALESCE(r.run_at, c.claimed_at), a.heartbeat_at,
+	   c.deadline_at, c.claimed_at, NULL::timestamptz,
+	   COALESCE(r.created_at, c.claimed_at), r.payload,
+	   COALESCE(a.progress, r.payload OPERATOR(pg_catalog.->) 'progress'),
+	   r.unique_key, r.unique_states, c.run_lease,
+	   c.ready_slot, c.enqueue_shard, c.lane_seq, c.claim_slot
+FROM awa.lease_claims AS c
+LEFT JOIN awa.ready_entries AS r
+  ON r.queue OPERATOR(pg_catalog.=) c.queue
+ AND r.priority OPERATOR(pg_catalog.=) c.priority
+ AND r.enqueue_shard OPERATOR(pg_catalog.=) c.enqueue_shard
+ AND r.lane_seq OPERATOR(pg_catalog.=) c.lane_seq
+ AND r.ready_slot OPERATOR(pg_catalog.=) c.ready_slot
+LEFT JOIN awa.attempt_state AS a
+  ON a.job_id OPERATOR(pg_catalog.=) c.job_id
+ AND a.run_lease OPERATOR(pg_catalog.=) c.run_lease
+WHERE NOT EXISTS (
+	SELECT 1 FROM awa.lease_claim_closures AS x
+	WHERE x.job_id OPERATOR(pg_catalog.=) c.job_id
+	  AND x.run_lease OPERATOR(pg_catalog.=) c.run_lease
+	  AND x.claim_slot OPERATOR(pg_catalog.=) c.claim_slot)
+UNION ALL
+SELECT 'done'::text, e.job_id, e.kind, e.queue,
+	   COALESCE(e.args, r.args, '{}'::pg_catalog.jsonb), e.state, e.priority, e.attempt,
+	   COALESCE(e.max_attempts, r.max_attempts, 25::smallint),
+	   COALESCE(e.run_at, r.run_at, e.finalized_at), NULL::timestamptz, NULL::timestamptz,
+	   e.attempted_at, e.finalized_at, COALESCE(e.created_at, r.created_at, e.finalized_at),
+	   COALESCE(e.payload, r.payload),
+	   COALESCE(e.payload, r.payload) OPERATOR(pg_catalog.->) 'progress',
+	   COALESCE(e.unique_key, r.unique_key), COALESCE(e.unique_states, r.unique_states),
+	   e.run_lease, e.ready_slot, e.enqueue_shard, e.lane_seq, NULL::integer
+FROM awa.done_entries AS e
+LEFT JOIN awa.ready_entries AS r
+  ON r.queue OPERATOR(pg_catalog.=) e.queue
+ AND r.priority OPERATOR(pg_catalog.=) e.priority
+ AND r.enqueue_shard OPERATOR(pg_catalog.=) e.enqueue_shard
+ AND r.lane_seq OPERATOR(pg_catalog.=) e.lane_seq
+ AND r.ready_slot OPERATOR(pg_catalog.=) e.ready_slot
+ AND r.ready_generation OPERATOR(pg_catalog.=) e.ready_generation
+UNION ALL
+SELECT 'dlq'::text, q.job_id, q.kind, q.queue, q.args, q.state, q.priority, q.attempt,
+	   q.max_attempts, q.run_at, NULL::timestamptz, NULL::timestamptz, q.attempted_at,
+	   q.finalized_at, q.created_at, q.payload,
+	   q.payload OPERATOR(pg_catalog.->) 'progress',
+	   q.unique_key, q.unique_states, q.run_lease,
+	   NULL::integer, NULL::smallint, NULL::bigint, NULL::integer
+FROM awa.dlq_entries AS q;
+COMMENT ON VIEW awa.job_locations IS
+'every job once, with the table it lives in (ready, deferred, receipt, done, dlq) and its key there; used by awa.jobs and delete_job_compat';
+
+/*
+ * The canonical job shape.  metadata, tags and errors come from the
+ * compact payload (absent keys read as {}, {} and NULL).
+ */
+CREATE VIEW awa.jobs AS
+SELECT l.id, l.kind, l.queue, l.args, l.state, l.priority, l.attempt, l.max_attempts,
+	   l.run_at, l.heartbeat_at, l.deadline_at, l.attempted_at, l.finalized_at,
+	   l.created_at,
+	   CASE WHEN pg_catalog.jsonb_typeof(l.payload OPERATOR(pg_catalog.->) 'errors')
+				 OPERATOR(pg_catalog.=) 'array'
+			 AND pg_catalog.jsonb_array_length(l.payload OPERATOR(pg_catalog.->) 'errors')
+				 OPERATOR(pg_catalog.>) 0
+			THEN ARRAY(SELECT pg_catalog.jsonb_array_elements(
+						   l.payload OPERATOR(pg_catalog.->) 'errors'))
+	   END AS errors,
+	   COALESCE(l.payload OPERATOR(pg_catalog.->) 'metadata', '{}'::pg_catalog.jsonb) AS metadata,
+	   ARRAY(SELECT pg_catalog.jsonb_array_elements_text(
+				 CASE WHEN pg_catalog.jsonb_typeof(l.payload OPERATOR(pg_catalog.->) 'tags')
+						   OPERATOR(pg_catalog.=) 'array'
+					  THEN l.payload OPERATOR(pg_catalog.->) 'tags'
+					  ELSE '[]'::pg_catalog.jsonb END)) AS tags,
+	   l.unique_key, l.unique_states, l.run_lease, l.progress
+FROM awa.job_locations AS l;
+COMMENT ON VIEW awa.jobs IS
+'every job in every state, once, in the canonical job shape; INSERT enqueues, DELETE removes a job, UPDATE is refused';
+
+-- producer defaults for INSERT INTO awa.jobs
+ALTER VIEW awa.jobs ALTER COLUMN queue SET DEFAULT 'default';
+ALTER VIEW awa.jobs ALTER COLUMN args SET DEFAULT '{}';
+ALTER VIEW awa.jobs ALTER COLUMN priority SET DEFAULT 2;
+ALTER VIEW awa.jobs ALTER COLUMN max_attempts SET DEFAULT 25;
+ALTER VIEW awa.jobs ALTER COLUMN metadata SET DEFAULT '{}';
+ALTER VIEW awa.jobs ALTER COLUMN tags SET DEFAULT '{}';
+
+CREATE FUNCTION awa.insert_job_compat(kind text, queue text DEFAULT 'default',
+									  args jsonb DEFAULT '{}',
+									  state awa.job_state DEFAULT NULL,
+									  priority smallint DEFAULT 2,
+									  max_attempts smallint DEFAULT 25,
+									  run_at timestamptz DEFAULT NULL,
+									  metadata jsonb DEFAULT '{}',
+									  tags text[] DEFAULT '{}',
+									  unique_key bytea DEFAULT NULL,
+									  unique_states bit(8) DEFAULT NULL,
+									  ordering_key text DEFAULT NULL)
+RETURNS awa.jobs
+AS 'MODULE_PATHNAME', 'awa_insert_job_compat'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.insert_job_compat(text, text, jsonb, awa.job_state, smallint, smallint,
+										  timestamptz, jsonb, text[], bytea, bit, text) IS
+'enqueue one job through awa.enqueue and return its awa.jobs row, built without reading the view';
+
+CREATE FUNCTION awa.delete_job_compat(id bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'awa_delete_job_compat'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.delete_job_compat(bigint) IS
+'remove a job from whatever state it is in, consistently (counters, claim head, receipt, unique key); false for an unknown id';
+
+CREATE FUNCTION awa.jobs_write()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'awa_jobs_write'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.jobs_write() IS
+'INSTEAD OF trigger of awa.jobs: INSERT enqueues, DELETE calls delete_job_compat, UPDATE is refused';
+
+CREATE TRIGGER jobs_write INSTEAD OF INSERT OR UPDATE OR DELETE ON awa.jobs
+FOR EACH ROW EXECUTE FUNCTION awa.jobs_write();
 
 -- ===================================================================
 -- Maintenance (src/awa_maintenance.c)
