@@ -27,7 +27,9 @@ OBJS = \
 	src/awa_rescue.o \
 	src/awa_terminal.o \
 	src/awa_dlq.o \
-	src/awa_compat.o
+	src/awa_compat.o \
+	src/awa_ring.o \
+	src/awa_maintenance.o
 
 DATA = $(EXTENSION)--$(EXTVERSION).sql $(wildcard $(EXTENSION)--*--*.sql)
 
@@ -43,12 +45,17 @@ REGRESS = \
 	fail \
 	cancel \
 	recovery \
-	complete
+	complete \
+	ring
 
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 ISOLATION = \
-	rebuild_vs_terminal_writer
+	rebuild_vs_terminal_writer \
+	prune_vs_writer \
+	rotate_vs_enqueue \
+	maintenance_concurrent \
+	prune_claims_vs_complete
 
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 

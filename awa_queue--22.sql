@@ -804,8 +804,48 @@ CREATE TRIGGER jobs_write INSTEAD OF INSERT OR UPDATE OR DELETE ON awa.jobs
 FOR EACH ROW EXECUTE FUNCTION awa.jobs_write();
 
 -- ===================================================================
--- Maintenance (src/awa_maintenance.c)
+-- Maintenance (src/awa_ring.c, src/awa_maintenance.c)
 -- ===================================================================
+
+CREATE FUNCTION awa.rotate()
+RETURNS text
+AS 'MODULE_PATHNAME', 'awa_rotate'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.rotate() IS
+'advance the queue ring to the next slot when that slot is empty; returns rotated or skipped_busy';
+
+CREATE FUNCTION awa.prune_oldest()
+RETURNS text
+AS 'MODULE_PATHNAME', 'awa_prune_oldest'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.prune_oldest() IS
+'fold the oldest non-current queue slot into the rollups and truncate it; returns pruned, noop, skipped_active or blocked';
+
+CREATE FUNCTION awa.rotate_claims()
+RETURNS text
+AS 'MODULE_PATHNAME', 'awa_rotate_claims'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.rotate_claims() IS
+'advance the claim ring to the next slot when that slot is empty; returns rotated or skipped_busy';
+
+CREATE FUNCTION awa.prune_oldest_claims()
+RETURNS text
+AS 'MODULE_PATHNAME', 'awa_prune_oldest_claims'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.prune_oldest_claims() IS
+'carry the open receipts of the oldest non-current claim slot forward and truncate it; returns pruned, noop or blocked';
+
+CREATE FUNCTION awa.maintenance()
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'awa_maintenance'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.maintenance() IS
+'one bounded maintenance tick (rotate and prune both rings); returns a jsonb summary, or {"skipped": "busy"} while another tick runs';
 
 -- ===================================================================
 -- Role grants

@@ -437,5 +437,15 @@ extern Jsonb *AwaPayloadForRetry(Jsonb *payload);
 extern int	AwaDlqRemove(AwaPlan *plan, Datum *values, const char *nulls,
 						 int to_state, AwaJobRow **rows);
 extern void AwaDlqInsertRows(AwaJobRow *rows, int n, text *reason);
+/* ring rotation and prune (awa_ring.c) */
+typedef enum AwaRingOp
+{
+	AWA_RING_ROTATE,
+	AWA_RING_PRUNE,
+	AWA_RING_ROTATE_CLAIMS,
+	AWA_RING_PRUNE_CLAIMS
+} AwaRingOp;
+
+extern const char *AwaRingStep(AwaRingOp op);
 
 #endif							/* AWA_QUEUE_H */

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# test/suites/pg_cron.sh -- awa.maintenance() scheduled for real by pg_cron.
+#
+# The test cluster preloads pg_cron with cron.database_name = 'awa_cron'
+# (scripts/pgenv.sh).  This suite installs both extensions there, seeds
+# completed jobs in queue slot 0, schedules SELECT awa.maintenance() every
+# minute with cron.schedule('awa-maintenance', '* * * * *', ...), waits
+# (bounded, at most 75 s) for one succeeded run in cron.job_run_details and
+# checks from the tables that the tick rotated and pruned.  Last line:
+# "N passed, N failed"; exit status non-zero on failure.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+passed=0
+failed=0
+db=awa_cron
+q() {
+	PGOPTIONS="-c client_min_messages=warning" psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$db" "$@"
+}
+check() {
+	local name=$1 got=$2 want=$3
+	if [ "$got" = "$want" ]; then
+		echo "ok - $name"
+		passed=$((passed + 1))
+	else
+		echo "not ok - $name: got '$got', want '$want'"
+		failed=$((failed + 1))
+	fi
+}
+finish() {
+	q -c "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = 'awa-maintenance'" >/dev/null 2>&1
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+	exit $?
+}
+
+q -c "DROP EXTENSION IF EXISTS awa_queue CASCADE" \
+	-c "CREATE EXTENSION IF NOT EXISTS pg_cron" \
+	-c "CREATE EXTENSION awa_queue" || {
+	failed=$((failed + 1))
+	finish
+}
+
+# 4 jobs enqueued, claimed and completed in slot 0 (direct INSERTs, the same
+# rows the hot path writes)
+q -f test/awa_test_helpers.sql \
+	-c "SELECT count(*) FROM pg_temp.seed_enqueue('cron', 4)" \
+	-c "SELECT count(*) FROM pg_temp.seed_claim('cron', 4)" \
+	-c "SELECT sum(pg_temp.seed_complete(job_id)) FROM awa.lease_claims" >/dev/null
+check "seeded terminal rows in slot 0" "$(q -c "SELECT count(*) FROM awa.done_entries_0")" 4
+
+jobid=$(q -c "SELECT cron.schedule('awa-maintenance', '* * * * *', 'SELECT awa.maintenance()')")
+check "job scheduled" "$(q -c "SELECT schedule || ' ' || command FROM cron.job WHERE jobname = 'awa-maintenance'")" \
+	"* * * * * SELECT awa.maintenance()"
+
+status=""
+for _ in $(seq 1 75); do
+	status=$(q -c "SELECT status FROM cron.job_run_details WHERE jobid = $jobid AND status IN ('succeeded', 'failed') ORDER BY runid LIMIT 1")
+	[ -n "$status" ] && break
+	sleep 1
+done
+check "pg_cron ran awa.maintenance() within 75 s" "$status" succeeded
+q -c "SELECT cron.unschedule($jobid)" >/dev/null
+
+check "the tick rotated the queue ring" "$(q -c "SELECT current_slot FROM awa.queue_ring_state")" 1
+check "the tick pruned slot 0" "$(q -c "SELECT (SELECT count(*) FROM awa.done_entries_0) + (SELECT count(*) FROM awa.ready_entries_0)")" 0
+check "the folded count is in the rollups" "$(q -c "SELECT pruned_completed_count FROM awa.queue_terminal_rollups WHERE queue = 'cron'")" 4
+check "slot 0 counter rows are gone" "$(q -c "SELECT count(*) FROM awa.queue_terminal_live_counts WHERE ready_slot = 0")" 0
+check "counters consistent" "$(q -c "SELECT count(*) FROM awa.verify_terminal_counters()")" 0
+check "terminal total unchanged" "$(q -c "SELECT COALESCE((SELECT sum(live_terminal_count) FROM awa.queue_terminal_live_counts), 0) + (SELECT sum(pruned_completed_count) FROM awa.queue_terminal_rollups)")" 4
+finish
