@@ -41,11 +41,9 @@ REGRESS = \
 	enqueue \
 	claim \
 	complete \
-	complete \
 	fail \
 	cancel \
 	recovery \
-	complete \
 	ring
 
 REGRESS_OPTS = --load-extension=$(EXTENSION)

@@ -341,6 +341,8 @@ extern TimestampTz AwaAddSeconds(TimestampTz now, double secs);
 
 /* the notification channel of running-job cancellation */
 #define AWA_CANCEL_CHANNEL "awa:cancel"
+
+/* ------------------------------------------------------------------
  * Terminal removal, DLQ and compat layer (awa_terminal.c, awa_dlq.c,
  * awa_compat.c).
  * ------------------------------------------------------------------
