@@ -456,7 +456,9 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'awa_enqueue'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET jit = off;
+SET jit = off
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off;
 COMMENT ON FUNCTION awa.enqueue(text, jsonb, text, smallint, timestamptz, smallint, jsonb, text[], bytea, bit, text) IS
 'enqueue one job (available now, or scheduled when run_at is in the future); returns its id';
 
@@ -466,6 +468,8 @@ AS 'MODULE_PATHNAME', 'awa_enqueue_many'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET jit = off
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
 ROWS 100;
 COMMENT ON FUNCTION awa.enqueue_many(jsonb) IS
 'enqueue a JSON array of jobs (keys as awa.enqueue) with one head advance per lane; returns the ids in input order';
@@ -481,6 +485,8 @@ AS 'MODULE_PATHNAME', 'awa_claim_batch'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET jit = off
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
 ROWS 100;
 COMMENT ON FUNCTION awa.claim_batch(text, integer, interval, interval) IS
 'claim up to max_jobs available jobs of a queue (best effective priority first, FIFO per lane, never waits on a lock); returns them in claim order';
@@ -491,6 +497,8 @@ AS 'MODULE_PATHNAME', 'awa_complete_batch'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET jit = off
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
 ROWS 100;
 COMMENT ON FUNCTION awa.complete_batch(bigint[], bigint[]) IS
 'complete running attempts in one fused statement per claim slot; returns the attempts it finalized (stale pairs are absent)';

@@ -9,7 +9,8 @@ SET check_function_bodies = off;
 
 -- Harness helpers (not measured).
 -- bench_preload: n_terminal jobs enqueued, claimed and completed, then
--- n_available available jobs, in chunks of 1000 jobs per transaction.
+-- n_available available jobs, in chunks of 1000 jobs per transaction
+-- (enqueued 100 per call).
 CREATE OR REPLACE PROCEDURE bench_preload(n_available bigint, n_terminal bigint DEFAULT 0)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -21,10 +22,14 @@ DECLARE
 BEGIN
 	WHILE done < total LOOP
 		k := least(1000, CASE WHEN done < n_terminal THEN n_terminal - done ELSE total - done END);
-		PERFORM count(*) FROM awa.enqueue_many((
-			SELECT jsonb_agg(jsonb_build_object('kind', 'bench', 'queue', 'bench',
-				'args', jsonb_build_object('n', g)))
-			FROM generate_series(1, k) g));
+		-- 100 jobs per enqueue_many call, as producers batch: each call
+		-- picks one shard (rotor), so a sharded queue gets its backlog
+		-- spread over its lanes.
+		PERFORM count(*) FROM generate_series(0, k - 1, 100) AS c(o),
+			LATERAL awa.enqueue_many((
+				SELECT jsonb_agg(jsonb_build_object('kind', 'bench', 'queue', 'bench',
+					'args', jsonb_build_object('n', c.o + g)))
+				FROM generate_series(1, least(100, k - c.o)) g));
 		IF done < n_terminal THEN
 			SELECT array_agg(job_id), array_agg(run_lease) INTO ids, leases
 			FROM awa.claim_batch('bench', k::int);

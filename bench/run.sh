@@ -12,7 +12,8 @@
 #
 # Environment:
 #   BENCH_SCALE      smoke | short (default) | full
-#   BENCH_SYSTEMS    default "awa_queue skiplocked skiplocked_delete pgq"
+#   BENCH_SYSTEMS    default "awa_queue awa_queue_4shards skiplocked
+#                    skiplocked_delete pgq"
 #   BENCH_SCENARIOS  default "S1 S2 S3 S4 S5"
 #   BENCH_OUT        result folder (default bench/results)
 #   BENCH_PLOT       1 = draw the drain-by-batch PNG with gnuplot
@@ -22,7 +23,9 @@
 #                    (the test suite's) instead of building and starting one
 #   AWA_BENCH_SYNCHRONOUS_COMMIT  on (default) | off
 #
-# Systems: awa_queue (this extension), skiplocked (bench/skiplocked.sql,
+# Systems: awa_queue (this extension, one lane per priority),
+# awa_queue_4shards (the same with awa.set_enqueue_shards('bench', 4)),
+# skiplocked (bench/skiplocked.sql,
 # completion by UPDATE), skiplocked_delete (same table, DELETE on
 # completion), pgq (PgQ event queue, batch semantics; one consumer).
 # A system whose functions are missing from the build is reported as
@@ -34,7 +37,7 @@ ROOT=$PWD
 . scripts/pgenv.sh
 
 BENCH_SCALE=${BENCH_SCALE:-short}
-BENCH_SYSTEMS=${BENCH_SYSTEMS:-"awa_queue skiplocked skiplocked_delete pgq"}
+BENCH_SYSTEMS=${BENCH_SYSTEMS:-"awa_queue awa_queue_4shards skiplocked skiplocked_delete pgq"}
 BENCH_SCENARIOS=${BENCH_SCENARIOS:-"S1 S2 S3 S4 S5"}
 BENCH_OUT=${BENCH_OUT:-$ROOT/bench/results}
 if [ "$BENCH_SCALE" = smoke ]; then
@@ -112,11 +115,18 @@ fresh_db() {
 	local sys=$1 db=$2 setup
 	setup=$ROOT/bench/$sys.sql
 	[ "$sys" = skiplocked_delete ] && setup=$ROOT/bench/skiplocked.sql
+	[ "$sys" = awa_queue_4shards ] && setup=$ROOT/bench/awa_queue.sql
 	if [ "$(q postgres "SELECT count(*) FROM pg_database WHERE datname = '$db'")" = 0 ]; then
 		q postgres "CREATE DATABASE $db" >/dev/null
 	fi
 	psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f "$ROOT/bench/common.sql" >>"$LOG" 2>&1
 	psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f "$setup" >>"$LOG" 2>&1
+	# awa_queue_4shards: the same extension with the queue spread over 4
+	# lanes per priority (awa.set_enqueue_shards), the setting for a busy
+	# queue with several consumers (doc/benchmarks.md).
+	if [ "$sys" = awa_queue_4shards ]; then
+		q "$db" "SELECT awa.set_enqueue_shards('bench', 4)" >>"$LOG" 2>&1
+	fi
 }
 
 drop_db() {
@@ -124,9 +134,11 @@ drop_db() {
 }
 
 # script SYSTEM NAME: path of a pgbench script; skiplocked_delete shares
-# everything but its drain/consume scripts with skiplocked.
+# everything but its drain/consume scripts with skiplocked, and
+# awa_queue_4shards every script with awa_queue.
 script() {
 	local f=$ROOT/bench/scripts/$1/$2.sql
+	[ "$1" = awa_queue_4shards ] && f=$ROOT/bench/scripts/awa_queue/$2.sql
 	[ -f "$f" ] || f=$ROOT/bench/scripts/skiplocked/$2.sql
 	echo "$f"
 }
@@ -134,7 +146,7 @@ script() {
 # missing SYSTEM DB SCENARIO: names of the awa functions the scenario needs
 # and the build lacks (empty when everything is there).
 missing() {
-	[ "$1" = awa_queue ] || return 0
+	case "$1" in awa_queue*) ;; *) return 0 ;; esac
 	local need
 	case "$3" in
 		S1) need="enqueue enqueue_many queue_counts" ;;
@@ -225,7 +237,7 @@ measure() {
 dead_and_size() {
 	local where
 	case "$2" in
-		awa_queue) where="schemaname = 'awa'" ;;
+		awa_queue*) where="schemaname = 'awa'" ;;
 		pgq) where="schemaname = 'pgq'" ;;
 		*) where="schemaname = 'public' AND relname = 'jobs'" ;;
 	esac
@@ -304,7 +316,7 @@ s3() {
 maint_loop() {
 	local sys=$1 db=$2
 	case "$sys" in
-		awa_queue)
+		awa_queue*)
 			while :; do
 				q "$db" "SELECT awa.maintenance()" >/dev/null 2>>"$LOG" || true
 				sleep 0.2

@@ -1,6 +1,6 @@
-BEGIN;
+-- Worker shape: claim in one transaction, complete in a second one (the
+-- handler would run in between), as for every system.
 WITH c AS (UPDATE jobs SET state = 'running', attempt = attempt + 1, attempted_at = now() WHERE id IN (SELECT id FROM jobs WHERE queue = 'bench' AND state = 'available' AND run_at <= now() ORDER BY priority, id LIMIT :b FOR UPDATE SKIP LOCKED) RETURNING id, args) SELECT count(*) AS n, coalesce(array_agg(id), '{}') AS ids FROM c \gset
 \if :n > 0
 UPDATE jobs SET state = 'completed', finalized_at = now() WHERE id = ANY (:ids::bigint[]);
 \endif
-COMMIT;
