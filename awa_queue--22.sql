@@ -468,8 +468,6 @@ AS 'MODULE_PATHNAME', 'awa_enqueue_many'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET jit = off
-SET plan_cache_mode = force_generic_plan
-SET enable_seqscan = off
 ROWS 100;
 COMMENT ON FUNCTION awa.enqueue_many(jsonb) IS
 'enqueue a JSON array of jobs (keys as awa.enqueue) with one head advance per lane; returns the ids in input order';

@@ -31,6 +31,7 @@
 #include "commands/async.h"
 #include "common/md5.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/varbit.h"
@@ -148,8 +149,14 @@ static AwaPlan deferred_insert_plan = {
 	TIMESTAMPTZARRAYOID, BYTEAARRAYOID, BITARRAYOID, TEXTARRAYOID, JSONBARRAYOID}
 };
 
-/* per-backend rotor: jobs without an ordering key spread across shards */
+/*
+ * per-backend rotor: jobs without an ordering key spread across shards.
+ * Seeded from the backend's pid on first use, so concurrent producers
+ * start on different lanes instead of taking the same enqueue head in
+ * lockstep.
+ */
 static uint32 shard_rotor = 0;
+static bool shard_rotor_seeded = false;
 
 /* labels of awa.job_state by bit position */
 static const char *const state_labels[] = {
@@ -433,6 +440,12 @@ AssignShards(AwaJobRow *rows, int n)
 										shards[j]);
 			else
 			{
+				if (picks[r->priority] < 0 && shards[j] > 1 &&
+					!shard_rotor_seeded)
+				{
+					shard_rotor = (uint32) MyProcPid;
+					shard_rotor_seeded = true;
+				}
 				if (picks[r->priority] < 0)
 					picks[r->priority] = shards[j] <= 1 ? 0 :
 						(int) (shard_rotor++ % (uint32) shards[j]);
