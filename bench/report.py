@@ -120,20 +120,17 @@ def main():
                     r(get(A, "S1", "1 job/txn, 1 ", "jobs_s"), get(BASE, "S1", "1 job/txn, 1 ", "jobs_s")), 1.0))
     out.append(goal("S1 single-row enqueue (8 clients) vs skiplocked",
                     r(get(A, "S1", "1 job/txn, 8", "jobs_s"), get(BASE, "S1", "1 job/txn, 8", "jobs_s")), 1.0))
-    out.append(goal("S2 drain batch 100 vs skiplocked",
-                    r(get(A, "S2", "batch 100", "jobs_s"), get(BASE, "S2", "batch 100", "jobs_s")), 1.5))
-    out.append(goal("S2 drain batch 100 vs skiplocked_delete",
-                    r(get(A, "S2", "batch 100", "jobs_s"), get("skiplocked_delete", "S2", "batch 100", "jobs_s")), 1.0))
-    out.append(goal("S3 p99 at the fixed rate vs skiplocked",
-                    r(get(A, "S3", "offered", "p99_ms"), get(BASE, "S3", "offered", "p99_ms")), 1.0, higher=False))
-    # The same extension with 4 lanes per priority (awa_queue_4shards).
-    A4 = "awa_queue_4shards"
-    out.append(goal("S2 drain batch 100 vs skiplocked, 4 shards",
-                    r(get(A4, "S2", "batch 100", "jobs_s"), get(BASE, "S2", "batch 100", "jobs_s")), 1.5))
-    out.append(goal("S2 drain batch 100 vs skiplocked_delete, 4 shards",
-                    r(get(A4, "S2", "batch 100", "jobs_s"), get("skiplocked_delete", "S2", "batch 100", "jobs_s")), 1.0))
-    out.append(goal("S3 p99 at the fixed rate vs skiplocked, 4 shards",
-                    r(get(A4, "S3", "offered", "p99_ms"), get(BASE, "S3", "offered", "p99_ms")), 1.0, higher=False))
+    # S2/S3 for the default config and for 4 lanes per priority
+    # (awa_queue_4shards).
+    for sysname, suffix in ((A, ""), ("awa_queue_4shards", ", 4 shards")):
+        for base_sys in (BASE, "skiplocked_delete"):
+            out.append(goal("S2 drain batch 100 vs %s%s" % (base_sys, suffix),
+                            r(get(sysname, "S2", "batch 100", "jobs_s"),
+                              get(base_sys, "S2", "batch 100", "jobs_s")),
+                            1.5 if base_sys == BASE else 1.0))
+        out.append(goal("S3 p99 at the fixed rate vs skiplocked%s" % suffix,
+                        r(get(sysname, "S3", "offered", "p99_ms"), get(BASE, "S3", "offered", "p99_ms")),
+                        1.0, higher=False))
     out.append(goal("S4 dead tuples vs skiplocked",
                     r(get(A, "S4", "", "dead_tup"), get(BASE, "S4", "", "dead_tup")), 0.01, higher=False))
     out.append(goal("S4 WAL bytes/job vs skiplocked",
