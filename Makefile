@@ -66,7 +66,8 @@ ISOLATION = \
 	cancel_vs_claim \
 	compat_delete_vs_claim \
 	compat_delete_vs_complete \
-	dlq_move_vs_retry
+	dlq_move_vs_retry \
+	fail_across_slots
 
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 
