@@ -489,7 +489,10 @@ CollectEnded(EndState *st, int row, bool first_pass)
 			d->unique_key = st->ukeys[st->nunique - 1];
 			d->unique_mask = st->umasks[st->nunique - 1];
 		}
+		/* ready rows keep no ordering key: promotion goes back to this lane */
 		d->ordering_key = NULL;
+		d->has_home_shard = true;
+		d->home_shard = DatumGetInt16(AwaSpiGetDatum(row, 16, &isnull));
 		if (end == AWA_END_SCHEDULED)
 		{
 			/* a snooze gives the attempt back: the next claim reuses it */
