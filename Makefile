@@ -24,6 +24,7 @@ OBJS = \
 	src/awa_attempt.o \
 	src/awa_fail.o \
 	src/awa_heartbeat.o \
+	src/awa_unclaimed.o \
 	src/awa_cancel.o \
 	src/awa_promote.o \
 	src/awa_rescue.o \
@@ -66,7 +67,9 @@ ISOLATION = \
 	cancel_vs_claim \
 	compat_delete_vs_claim \
 	compat_delete_vs_complete \
-	dlq_move_vs_retry
+	dlq_move_vs_retry \
+	fail_across_slots \
+	heartbeat_vs_complete
 
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 
