@@ -79,6 +79,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# every object depends on the shared header (PGXS does not track headers)
+$(OBJS): src/awa_queue.h
+
 # Fail when the control file and the release notes disagree on the version.
 checkver:
 	@grep -q "^## $(EXTVERSION)\b" doc/CHANGELOG.md || \
