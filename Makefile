@@ -24,6 +24,7 @@ OBJS = \
 	src/awa_attempt.o \
 	src/awa_fail.o \
 	src/awa_heartbeat.o \
+	src/awa_unclaimed.o \
 	src/awa_cancel.o \
 	src/awa_promote.o \
 	src/awa_rescue.o \
@@ -66,7 +67,9 @@ ISOLATION = \
 	cancel_vs_claim \
 	compat_delete_vs_claim \
 	compat_delete_vs_complete \
-	dlq_move_vs_retry
+	dlq_move_vs_retry \
+	fail_across_slots \
+	heartbeat_vs_complete
 
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 
@@ -75,6 +78,9 @@ PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-init
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# every object depends on the shared header (PGXS does not track headers)
+$(OBJS): src/awa_queue.h
 
 # Fail when the control file and the release notes disagree on the version.
 checkver:

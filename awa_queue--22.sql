@@ -187,7 +187,8 @@ CREATE TABLE awa.deferred_jobs (
 	unique_key bytea,
 	unique_states bit(8),
 	ordering_key text,
-	payload jsonb
+	payload jsonb,
+	enqueue_shard smallint CHECK (enqueue_shard BETWEEN 0 AND 63)
 );
 CREATE INDEX deferred_jobs_due_idx ON awa.deferred_jobs (run_at, job_id);
 COMMENT ON TABLE awa.deferred_jobs IS 'scheduled and retryable jobs, each with its own copy of the body';
@@ -869,8 +870,10 @@ COMMENT ON FUNCTION awa.maintenance() IS
  * awa.grant_rights: the one place that knows which functions each kind of
  * role may run.  Writers are SECURITY DEFINER, so EXECUTE (plus USAGE on
  * the schema) is all a role needs; admin also gets SELECT on every table
- * for inspection.  Grants cover the functions that exist when it is
- * called: call it again after ALTER EXTENSION ... UPDATE.
+ * for inspection.  On the compat view awa.jobs a producer gets INSERT (and
+ * SELECT on id, for INSERT ... RETURNING id), an admin SELECT, INSERT and
+ * DELETE; workers get nothing there.  Grants cover the functions that
+ * exist when it is called: call it again after ALTER EXTENSION ... UPDATE.
  */
 CREATE FUNCTION awa.grant_rights(grantee regrole, kind text)
 RETURNS integer
@@ -910,8 +913,14 @@ BEGIN
 		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s', fn, grantee);
 		granted := granted OPERATOR(pg_catalog.+) 1;
 	END LOOP;
+	-- the compat view: its INSTEAD OF trigger (awa.jobs_write) is SECURITY
+	-- DEFINER, so the view privileges are all a role needs to write through it
+	IF kind OPERATOR(pg_catalog.=) 'producer' THEN
+		EXECUTE pg_catalog.format('GRANT INSERT, SELECT (id) ON awa.jobs TO %s', grantee);
+	END IF;
 	IF kind OPERATOR(pg_catalog.=) 'admin' THEN
 		EXECUTE pg_catalog.format('GRANT SELECT ON ALL TABLES IN SCHEMA awa TO %s', grantee);
+		EXECUTE pg_catalog.format('GRANT SELECT, INSERT, DELETE ON awa.jobs TO %s', grantee);
 	END IF;
 	RETURN granted;
 END

@@ -75,5 +75,26 @@ SELECT pg_catalog.count(*) - :done_before AS rows_written FROM awa.done_entries;
 SELECT pg_temp.inv();
 SELECT * FROM awa.queue_counts('cq');
 
+-- cancelling the head row of a lane whose next rows were deleted (compat
+-- delete of non-head rows leaves the head alone) moves the claim head to
+-- next_seq: no phantom backlog (hazard O9), in the heads or in queue_counts
+SELECT pg_catalog.count(awa.enqueue('p' || g, queue => 'cq_phantom')) AS enqueued FROM pg_catalog.generate_series(1, 3) AS g;
+DELETE FROM awa.jobs WHERE queue = 'cq_phantom' AND kind IN ('p2', 'p3');
+SELECT awa.cancel(job_id) AS head_cancelled FROM awa.ready_entries WHERE queue = 'cq_phantom' AND kind = 'p1';
+SELECT e.next_seq - h.claim_seq AS phantom_backlog
+FROM awa.queue_claim_heads AS h JOIN awa.queue_enqueue_heads AS e USING (queue, priority, enqueue_shard)
+WHERE queue = 'cq_phantom';
+SELECT available, terminal FROM awa.queue_counts('cq_phantom');
+SELECT pg_temp.inv();
+-- the same through the compat delete of the head row
+SELECT pg_catalog.count(awa.enqueue('q' || g, queue => 'cq_phantom')) AS enqueued FROM pg_catalog.generate_series(1, 3) AS g;
+SELECT awa.cancel(job_id) AS tail_cancelled FROM awa.ready_entries WHERE queue = 'cq_phantom' AND kind IN ('q2', 'q3');
+DELETE FROM awa.jobs WHERE queue = 'cq_phantom' AND kind = 'q1';
+SELECT e.next_seq - h.claim_seq AS phantom_backlog
+FROM awa.queue_claim_heads AS h JOIN awa.queue_enqueue_heads AS e USING (queue, priority, enqueue_shard)
+WHERE queue = 'cq_phantom';
+SELECT available, terminal FROM awa.queue_counts('cq_phantom');
+SELECT pg_temp.inv();
+
 -- errors
 SELECT pg_temp.err($$SELECT awa.cancel(NULL)$$);

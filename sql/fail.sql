@@ -130,6 +130,30 @@ SELECT job_id = :j7 AS is_j7, payload -> 'errors' -> 0 -> 'error' AS first_error
 FROM awa.deferred_jobs WHERE job_id IN (:j7, :j8) ORDER BY job_id;
 SELECT pg_temp.inv();
 
+-- ordering keys survive a retry: ready rows keep no ordering key, so the
+-- deferred row keeps the attempt's lane (enqueue_shard) and promotion goes
+-- back to it; a job that fails and one that is snoozed land on the same
+-- shard as their later siblings (the rotor would put all four promoted
+-- jobs of this call on one shard)
+SELECT awa.set_enqueue_shards('oq', 8);
+SELECT pg_catalog.count(awa.enqueue('ok' || g, queue => 'oq', ordering_key => 'key' || g))
+FROM pg_catalog.generate_series(1, 4) AS g;
+CREATE TEMP TABLE oq_claimed AS SELECT job_id, run_lease, kind FROM awa.claim_batch('oq', 4);
+SELECT f.state FROM awa.fail_batch(
+	(SELECT pg_catalog.array_agg(job_id ORDER BY kind) FROM oq_claimed WHERE kind <> 'ok4'),
+	(SELECT pg_catalog.array_agg(run_lease ORDER BY kind) FROM oq_claimed WHERE kind <> 'ok4'),
+	ARRAY['e', 'e', 'e']) AS f;
+SELECT awa.snooze(job_id, run_lease, interval '1 hour') AS snoozed FROM oq_claimed WHERE kind = 'ok4';
+SELECT pg_catalog.count(awa.enqueue('ok' || g, queue => 'oq', ordering_key => 'key' || g))
+FROM pg_catalog.generate_series(1, 4) AS g;
+SELECT pg_temp.due() AS promoted;
+SELECT pg_catalog.count(DISTINCT r.enqueue_shard) AS sibling_shards,
+	pg_catalog.count(*) FILTER (WHERE r.shards = 1) AS keys_on_one_shard
+FROM (SELECT kind, pg_catalog.count(DISTINCT enqueue_shard) AS shards, pg_catalog.min(enqueue_shard) AS enqueue_shard
+	  FROM awa.ready_entries AS r JOIN awa.queue_claim_heads AS h USING (queue, priority, enqueue_shard)
+	  WHERE queue = 'oq' AND r.lane_seq >= h.claim_seq GROUP BY kind) AS r;
+SELECT pg_temp.inv();
+
 -- empty arrays: nothing to do
 SELECT pg_catalog.count(*) AS empty FROM awa.fail_batch('{}', '{}', '{}');
 

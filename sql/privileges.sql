@@ -3,6 +3,7 @@
 SET client_min_messages = warning;
 
 CREATE ROLE regress_awa_nobody;
+CREATE ROLE regress_awa_producer;
 CREATE ROLE regress_awa_worker;
 CREATE ROLE regress_awa_admin;
 
@@ -28,6 +29,18 @@ WHERE p.pronamespace = 'awa'::regnamespace
   AND pg_catalog.has_function_privilege('regress_awa_worker', p.oid, 'EXECUTE')
 ORDER BY 1;
 SELECT awa.grant_admin('regress_awa_admin') > 0 AS granted;
+SELECT awa.grant_producer('regress_awa_producer') > 0 AS granted;
+-- rights on the compat view: producer INSERT (+ SELECT on id for RETURNING),
+-- admin SELECT, INSERT, DELETE, worker and nobody nothing; UPDATE for no one
+SELECT r.role, p.priv, pg_catalog.has_table_privilege(r.role, 'awa.jobs', p.priv) AS table_level,
+	pg_catalog.has_column_privilege(r.role, 'awa.jobs', 'id', p.priv) AS on_id
+FROM (VALUES ('regress_awa_nobody'), ('regress_awa_producer'), ('regress_awa_worker'),
+			 ('regress_awa_admin')) AS r(role),
+	 (VALUES ('SELECT'), ('INSERT'), ('UPDATE')) AS p(priv)
+ORDER BY 1, 2;
+SELECT r.role, pg_catalog.has_table_privilege(r.role, 'awa.jobs', 'DELETE') AS may_delete
+FROM (VALUES ('regress_awa_nobody'), ('regress_awa_producer'), ('regress_awa_worker'),
+			 ('regress_awa_admin')) AS r(role) ORDER BY 1;
 
 \set VERBOSITY sqlstate
 -- a role without grants cannot reach the schema
@@ -52,12 +65,40 @@ SELECT queue, paused FROM awa.queue_meta WHERE queue = 'q';
 UPDATE awa.queue_meta SET paused = false;
 RESET ROLE;
 
+-- the compat view works for the roles it is granted to: its trigger runs
+-- as the extension owner (SECURITY DEFINER)
+SET ROLE regress_awa_producer;
+\set VERBOSITY terse
+INSERT INTO awa.jobs (kind, queue) VALUES ('priv_k', 'priv_q') RETURNING id > 0 AS inserted;
+\set VERBOSITY sqlstate
+SELECT args FROM awa.jobs LIMIT 1;
+DELETE FROM awa.jobs WHERE id > 0;
+RESET ROLE;
+SET ROLE regress_awa_worker;
+INSERT INTO awa.jobs (kind, queue) VALUES ('priv_k', 'priv_q');
+SELECT pg_catalog.count(*) FROM awa.jobs;
+RESET ROLE;
+SET ROLE regress_awa_admin;
+\set VERBOSITY terse
+SELECT kind, state FROM awa.jobs WHERE queue = 'priv_q';
+INSERT INTO awa.jobs (kind, queue) VALUES ('priv_k2', 'priv_q');
+DELETE FROM awa.jobs WHERE queue = 'priv_q' AND kind = 'priv_k';
+SELECT kind, state FROM awa.jobs WHERE queue = 'priv_q';
+\set VERBOSITY sqlstate
+UPDATE awa.jobs SET priority = 1 WHERE queue = 'priv_q';
+RESET ROLE;
+\set VERBOSITY terse
+SELECT pg_catalog.count(*) AS drifted_groups FROM awa.verify_terminal_counters();
+SELECT awa.delete_job_compat(id) FROM awa.jobs WHERE queue = 'priv_q';
+\set VERBOSITY sqlstate
+
 -- bad input to the grant helper
 SELECT awa.grant_rights('regress_awa_nobody', 'superuser');
 SELECT awa.grant_rights(NULL, 'admin');
 \set VERBOSITY terse
 
-DROP OWNED BY regress_awa_nobody, regress_awa_worker, regress_awa_admin;
+DROP OWNED BY regress_awa_nobody, regress_awa_producer, regress_awa_worker, regress_awa_admin;
 DROP ROLE regress_awa_nobody;
+DROP ROLE regress_awa_producer;
 DROP ROLE regress_awa_worker;
 DROP ROLE regress_awa_admin;

@@ -21,11 +21,17 @@
  * dead-lettered when the queue has dlq_enabled, else failed.
  *
  * The current claim slot is tried first (claims and failures almost
- * always happen within one rotation); the pairs it did not end are looked
- * up in the other slots.
+ * always happen within one rotation), all or nothing: when every receipt
+ * is there, that one statement does everything, counters included.
+ * Otherwise the pairs are looked up in every slot and each slot that
+ * holds one runs the same statement without the counter upsert; the
+ * groups of the done rows they wrote are added to the counters at the end
+ * in one ordered upsert (AwaCounterDeltas), so counter rows are always
+ * locked in key order, once per call.
  *
- * Lock order (SPEC 5.7): receipts -> closures -> done rows -> counters ->
- * DLQ rows -> attempt_state -> deferred rows -> unique claims.
+ * Lock order (SPEC 5.7): receipts -> closures -> done rows -> counters
+ * (sorted) -> attempt_state -> deferred rows -> unique claims; DLQ rows
+ * (one per job, never shared) are appended with the done rows.
  *
  * Copyright (c) 2026, awa_queue developers
  *
@@ -82,8 +88,17 @@ static const char *const end_labels[] = {
  * slot $7: $3 the requested end per attempt ('fail' = decide by attempts
  * left, terminal flag $4 and the queue's DLQ policy), $5 the closure label
  * (NULL = the end), $6 the error to append (NULL = none), $8 now.  Returns
- * one row per ended attempt with what the caller needs for deferred rows
- * and unique claims.
+ * one row per ended attempt with what the caller needs for deferred rows,
+ * unique claims and counter groups.
+ *
+ * $9 is the all-or-nothing guard of the first pass: unless every requested
+ * attempt has its receipt in this slot, nothing is written (the receipts
+ * found stay locked until commit, which the later passes need anyway).
+ * $10 says whether the counter upsert runs in this statement (the first
+ * pass) or is left to the caller, which collects the groups of the done
+ * rows over several slots and applies them once, in key order
+ * (AwaCounterDeltas): counter rows locked by one statement per slot would
+ * not be locked in key order, and two such calls could deadlock.
  */
 static AwaPlan end_in_slot_plan = {
 	.sql = "WITH req AS (SELECT DISTINCT ON (u.job_id, u.run_lease) u.job_id, u.run_lease, "
@@ -99,10 +114,12 @@ static AwaPlan end_in_slot_plan = {
 	"req.error FROM awa.lease_claims AS c JOIN req ON c.job_id = req.job_id "
 	"AND c.run_lease = req.run_lease WHERE c.claim_slot = $7 "
 	"ORDER BY c.job_id, c.run_lease FOR UPDATE OF c), "
+	"usable AS (SELECT l.* FROM locked AS l WHERE NOT $9 "
+	"OR (SELECT pg_catalog.count(*) FROM locked) = (SELECT pg_catalog.count(*) FROM req)), "
 	"ended AS (SELECT l.*, CASE WHEN l.req_end <> 'fail' THEN l.req_end "
 	"WHEN NOT l.terminal AND l.attempt < l.max_attempts THEN 'retryable' "
 	"WHEN COALESCE((SELECT m.dlq_enabled FROM awa.queue_meta AS m WHERE m.queue = l.queue), false) "
-	"THEN 'dlq' ELSE 'failed' END AS dest FROM locked AS l), "
+	"THEN 'dlq' ELSE 'failed' END AS dest FROM usable AS l), "
 	"closed AS (" AWA_CLOSURE_INSERT_FROM("(SELECT e.claim_slot, e.job_id, e.run_lease, "
 										  "COALESCE(e.outcome, e.dest) AS outcome FROM ended AS e)",
 										  "s.outcome") "), "
@@ -122,7 +139,7 @@ static AwaPlan end_in_slot_plan = {
 											"CASE WHEN b.payload_changed THEN b.payload END AS payload "
 											"FROM body AS b WHERE b.dest IN ('failed', 'cancelled'))") "), "
 	"cnt AS (" AWA_COUNTER_UPSERT_FROM("(SELECT ready_slot, queue, priority, enqueue_shard, "
-									   "1 AS delta FROM done)") "), "
+									   "1 AS delta FROM done WHERE $10)") "), "
 	"dlq AS (" AWA_DLQ_INSERT_FROM("(SELECT b.job_id, b.kind, b.queue, b.args, b.priority, "
 								   "b.attempt, b.run_lease, b.max_attempts, b.ready_run_at AS run_at, "
 								   "b.claimed_at AS attempted_at, $8::pg_catalog.timestamptz AS finalized_at, "
@@ -133,21 +150,26 @@ static AwaPlan end_in_slot_plan = {
 								   "FROM body AS b WHERE b.dest = 'dlq')") ") "
 	"SELECT b.job_id, b.run_lease, b.dest, b.kind, b.queue, b.priority, b.attempt, "
 	"b.max_attempts, b.args, b.payload, b.created_at, b.claimed_at, b.unique_key, "
-	"b.unique_states FROM body AS b ORDER BY b.job_id, b.run_lease",
-	.nargs = 8,
+	"b.unique_states, b.ready_slot, b.enqueue_shard "
+	"FROM body AS b ORDER BY b.job_id, b.run_lease",
+	.nargs = 10,
 	.argtypes = {INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, BOOLARRAYOID,
-	TEXTARRAYOID, TEXTARRAYOID, INT4OID, TIMESTAMPTZOID}
+	TEXTARRAYOID, TEXTARRAYOID, INT4OID, TIMESTAMPTZOID, BOOLOID, BOOLOID}
 };
 
-/* the other claim slots holding receipts of attempts ($1, $2) */
+/*
+ * Every claim slot holding a receipt of attempts ($1, $2).  The current
+ * slot is not excluded: the all-or-nothing first pass may have left its
+ * receipts alone, and claim-ring prune may have carried a receipt into it
+ * after the first pass looked there.
+ */
 static AwaPlan other_slots_plan = {
 	.sql = "SELECT DISTINCT c.claim_slot FROM awa.lease_claims AS c "
 	"JOIN ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), "
 	"pg_catalog.unnest($2::pg_catalog.int8[])) AS u(job_id, run_lease) "
-	"ON c.job_id = u.job_id AND c.run_lease = u.run_lease "
-	"WHERE c.claim_slot <> $3 ORDER BY 1",
-	.nargs = 3,
-	.argtypes = {INT8ARRAYOID, INT8ARRAYOID, INT4OID}
+	"ON c.job_id = u.job_id AND c.run_lease = u.run_lease ORDER BY 1",
+	.nargs = 2,
+	.argtypes = {INT8ARRAYOID, INT8ARRAYOID}
 };
 
 static AwaPlan current_claim_slot_plan = {
@@ -210,6 +232,7 @@ typedef struct EndState
 	int			nunique;
 	Datum	   *ended_ids;
 	Datum	   *ended_leases;
+	AwaCounterDeltas deltas;	/* done rows written by later passes */
 } EndState;
 
 /*
@@ -401,7 +424,7 @@ FindRequest(EndState *st, int64 job_id, int64 run_lease)
  *		back) and its unique-claim change.
  */
 static void
-CollectEnded(EndState *st, int row)
+CollectEnded(EndState *st, int row, bool first_pass)
 {
 	int64		job_id = AwaSpiGetInt64(row, 1, 0);
 	int64		run_lease = AwaSpiGetInt64(row, 2, 0);
@@ -419,6 +442,13 @@ CollectEnded(EndState *st, int row)
 	st->ended_ids[st->nended] = Int64GetDatum(job_id);
 	st->ended_leases[st->nended] = Int64GetDatum(run_lease);
 	st->nended++;
+	if (!first_pass && (end == AWA_END_FAILED || end == AWA_END_CANCELLED))
+		AwaCounterDeltasAdd(&st->deltas,
+							DatumGetInt32(AwaSpiGetDatum(row, 15, &isnull)),
+							DatumGetTextPP(AwaSpiGetDatum(row, 5, &isnull)),
+							(int16) AwaSpiGetInt64(row, 6, 0),
+							DatumGetInt16(AwaSpiGetDatum(row, 16, &isnull)),
+							1);
 
 	ukey = AwaSpiGetDatum(row, 13, &isnull);
 	has_key = !isnull;
@@ -459,7 +489,10 @@ CollectEnded(EndState *st, int row)
 			d->unique_key = st->ukeys[st->nunique - 1];
 			d->unique_mask = st->umasks[st->nunique - 1];
 		}
+		/* ready rows keep no ordering key: promotion goes back to this lane */
 		d->ordering_key = NULL;
+		d->has_home_shard = true;
+		d->home_shard = DatumGetInt16(AwaSpiGetDatum(row, 16, &isnull));
 		if (end == AWA_END_SCHEDULED)
 		{
 			/* a snooze gives the attempt back: the next claim reuses it */
@@ -482,13 +515,16 @@ CollectEnded(EndState *st, int row)
 /*
  * EndInSlot
  *		Run the end statement for the pending attempts whose receipts are in
- *		claim slot "slot".  Returns the number of attempts it ended.
+ *		claim slot "slot".  The first pass ends them only when every one
+ *		has its receipt there, and then upserts the counters itself; later
+ *		passes collect the counter groups in st->deltas.  Returns the
+ *		number of attempts it ended.
  */
 static int
-EndInSlot(EndState *st, int32 slot)
+EndInSlot(EndState *st, int32 slot, bool first_pass)
 {
-	Datum		values[8];
-	char		nulls[8];
+	Datum		values[10];
+	char		nulls[10];
 	int			ended;
 	int			i;
 
@@ -496,10 +532,12 @@ EndInSlot(EndState *st, int32 slot)
 		return 0;
 	values[6] = Int32GetDatum(slot);
 	values[7] = TimestampTzGetDatum(st->now);
-	nulls[6] = nulls[7] = ' ';
+	values[8] = BoolGetDatum(first_pass);
+	values[9] = BoolGetDatum(first_pass);
+	memset(nulls + 6, ' ', 4);
 	ended = AwaPlanExec(&end_in_slot_plan, values, nulls, false, 0, SPI_OK_SELECT);
 	for (i = 0; i < ended; i++)
-		CollectEnded(st, i);
+		CollectEnded(st, i, first_pass);
 	return ended;
 }
 
@@ -548,20 +586,27 @@ AwaEndAttempts(AwaAttemptReq *reqs, int n, TimestampTz now)
 	}
 	qsort(st.refs, n, sizeof(ReqRef), ReqRefCompare);
 
-	/* the current claim slot first, then the slots still holding receipts */
+	/*
+	 * The common case: every receipt is in the current claim slot, and one
+	 * statement does everything, counters included.
+	 */
 	AwaPlanExec(&current_claim_slot_plan, NULL, NULL, false, 1, SPI_OK_SELECT);
 	current = (int32) AwaSpiGetInt64(0, 1, 0);
-	EndInSlot(&st, current);
+	EndInSlot(&st, current, true);
+
+	/*
+	 * The rest: one statement per slot holding a receipt, without counters;
+	 * the groups they wrote are added once at the end, sorted by the key.
+	 */
 	if (st.nended < n)
 	{
-		Datum		values[8];
-		char		nulls[8];
+		Datum		values[10];
+		char		nulls[10];
 		int			nslots;
 		int32		slots[AWA_CLAIM_SLOT_COUNT];
 
 		if (PendingArrays(&st, values, nulls) > 0)
 		{
-			values[2] = Int32GetDatum(current);
 			nslots = AwaPlanExec(&other_slots_plan, values, NULL, false, 0,
 								 SPI_OK_SELECT);
 			if (nslots > AWA_CLAIM_SLOT_COUNT)
@@ -569,7 +614,8 @@ AwaEndAttempts(AwaAttemptReq *reqs, int n, TimestampTz now)
 			for (i = 0; i < nslots; i++)
 				slots[i] = (int32) AwaSpiGetInt64(i, 1, 0);
 			for (i = 0; i < nslots; i++)
-				EndInSlot(&st, slots[i]);
+				EndInSlot(&st, slots[i], false);
+			AwaCounterDeltasApply(&st.deltas);
 		}
 	}
 	if (st.nended == 0)

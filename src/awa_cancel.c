@@ -9,11 +9,13 @@
  * takes the lock that decides it and writes a cancelled terminal row with
  * the live counter kept exact and the unique claim synced:
  *
- *	available: the lane's claim head FOR UPDATE (waits for a claimer that
- *		holds it; claimers only ever SKIP LOCKED, so they never wait for
- *		us), re-check lane_seq >= claim_seq, delete the ready row, write a
- *		wide done row with the same ready key, and move claim_seq past the
- *		row when it was exactly the head row;
+ *	available: AwaRemoveUnclaimed (awa_unclaimed.c, shared with the
+ *		compat delete): the lane's claim head FOR UPDATE (waits for a
+ *		claimer that holds it; claimers only ever SKIP LOCKED, so they
+ *		never wait for us), re-check lane_seq >= claim_seq, delete the
+ *		ready row and, when it was the head row, move claim_seq to the
+ *		lane's next ready row or next_seq (no phantom backlog); then write
+ *		a wide done row with the same ready key;
  *	scheduled/retryable: delete the deferred row (waits for a promotion
  *		that holds it), write a wide synthetic done row in the current
  *		queue slot, shard 0, lane_seq = -job_id;
@@ -67,34 +69,21 @@ static AwaPlan locate_plan = {
 	.argtypes = {INT8OID}
 };
 
-/* lock a lane's claim head, reading its latest claim_seq */
-static AwaPlan claim_head_lock_plan = {
-	.sql = "SELECT claim_seq FROM awa.queue_claim_heads "
-	"WHERE queue = $1 AND priority = $2 AND enqueue_shard = $3 FOR UPDATE",
-	.nargs = 3,
-	.argtypes = {TEXTOID, INT2OID, INT2OID}
-};
-
 /*
  * Cancel the unclaimed ready row of job $6 at key ($1, $2, $3, $4, $5)
- * whose lane head is locked: delete it, write the wide cancelled row with
- * the same key and count it, move the claim head past it when it was the
- * head row.  Returns (unique_key, unique_states) of the job.
+ * through AwaRemoveUnclaimed (claim head locked, row deleted, head moved
+ * when it was the head row), write the wide cancelled row with the same
+ * key and count it.  Returns (unique_key, unique_states) of the job.
  */
 static AwaPlan cancel_ready_plan = {
-	.sql = "WITH del AS (DELETE FROM awa.ready_entries WHERE queue = $1 AND priority = $2 "
-	"AND enqueue_shard = $3 AND lane_seq = $4 AND ready_slot = $5 AND job_id = $6 "
-	"RETURNING *), "
+	.sql = "WITH " AWA_UNCLAIMED_REMOVE_CTES ", "
 	"fin AS (SELECT d.ready_slot, d.ready_generation, d.job_id, d.kind, d.queue, "
 	"'cancelled'::awa.job_state AS state, d.priority, d.attempt, d.run_lease, d.lane_seq, "
 	"d.enqueue_shard, d.attempted_at, $7::pg_catalog.timestamptz AS finalized_at, d.payload, "
 	"d.args, d.max_attempts, d.run_at, d.created_at, d.unique_key, d.unique_states FROM del AS d), "
 	"done AS (" AWA_DONE_WIDE_INSERT_FROM("fin") "), "
 	"cnt AS (" AWA_COUNTER_UPSERT_FROM("(SELECT ready_slot, queue, priority, enqueue_shard, "
-									   "1 AS delta FROM done)") "), "
-	"adv AS (UPDATE awa.queue_claim_heads SET claim_seq = claim_seq + 1 "
-	"WHERE queue = $1 AND priority = $2 AND enqueue_shard = $3 AND claim_seq = $4 "
-	"AND EXISTS (SELECT 1 FROM done)) "
+									   "1 AS delta FROM done)") ") "
 	"SELECT f.unique_key, f.unique_states FROM fin AS f",
 	.nargs = 7,
 	.argtypes = {TEXTOID, INT2OID, INT2OID, INT8OID, INT4OID, INT8OID, TIMESTAMPTZOID}
@@ -162,28 +151,18 @@ CancelReady(int64 job_id, TimestampTz now)
 {
 	Datum		values[7];
 	bool		isnull;
-	int64		lane_seq;
-	int64		claim_seq;
 
 	/* tuple tables stay valid until SPI_finish: no copies needed */
 	values[0] = AwaSpiGetDatum(0, 3, &isnull);
 	values[1] = Int16GetDatum((int16) AwaSpiGetInt64(0, 4, 0));
 	values[2] = Int16GetDatum((int16) AwaSpiGetInt64(0, 5, 0));
-	lane_seq = AwaSpiGetInt64(0, 6, 0);
-	values[3] = Int64GetDatum(lane_seq);
+	values[3] = Int64GetDatum(AwaSpiGetInt64(0, 6, 0));
 	values[4] = Int32GetDatum((int32) AwaSpiGetInt64(0, 7, 0));
 	values[5] = Int64GetDatum(job_id);
 	values[6] = TimestampTzGetDatum(now);
 
 	/* the lane's claim head decides: a claimer holding it finishes first */
-	if (AwaPlanExec(&claim_head_lock_plan, values, NULL, false, 0,
-					SPI_OK_SELECT) != 1)
-		return false;
-	claim_seq = AwaSpiGetInt64(0, 1, 0);
-	if (lane_seq < claim_seq)
-		return false;
-	if (AwaPlanExec(&cancel_ready_plan, values, NULL, false, 0,
-					SPI_OK_SELECT) != 1)
+	if (AwaRemoveUnclaimed(&cancel_ready_plan, values, NULL) != 1)
 		return false;
 	SyncCancelledUnique(job_id, AWA_STATE_BIT_AVAILABLE);
 	return true;

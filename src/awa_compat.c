@@ -85,43 +85,11 @@ static AwaPlan classify_plan = {
 	.argtypes = {INT8OID}
 };
 
-static AwaPlan head_lock_plan = {
-	.sql = "SELECT h.claim_seq FROM awa.queue_claim_heads AS h "
-	"WHERE h.queue OPERATOR(pg_catalog.=) $1 AND h.priority OPERATOR(pg_catalog.=) $2 "
-	"AND h.enqueue_shard OPERATOR(pg_catalog.=) $3 FOR UPDATE",
-	.nargs = 3,
-	.argtypes = {TEXTOID, INT2OID, INT2OID}
-};
-
+/* the unclaimed ready row, through AwaRemoveUnclaimed */
 static AwaPlan ready_delete_plan = {
-	.sql = "DELETE FROM awa.ready_entries AS r "
-	"WHERE r.queue OPERATOR(pg_catalog.=) $1 AND r.priority OPERATOR(pg_catalog.=) $2 "
-	"AND r.enqueue_shard OPERATOR(pg_catalog.=) $3 AND r.lane_seq OPERATOR(pg_catalog.=) $4 "
-	"AND r.ready_slot OPERATOR(pg_catalog.=) $5 AND r.job_id OPERATOR(pg_catalog.=) $6",
+	.sql = "WITH " AWA_UNCLAIMED_REMOVE_CTES " SELECT 1 FROM del",
 	.nargs = 6,
 	.argtypes = {TEXTOID, INT2OID, INT2OID, INT8OID, INT4OID, INT8OID}
-};
-
-/*
- * The deleted row was the lane's head: move claim_seq to the next visible
- * ready row of the lane, or to the lane's committed next_seq when there is
- * none (rows are committed in lane_seq order, so nothing in flight can sit
- * below either), and never by less than one.
- */
-static AwaPlan head_advance_plan = {
-	.sql = "UPDATE awa.queue_claim_heads AS h SET claim_seq = pg_catalog.int8larger("
-	"$4 OPERATOR(pg_catalog.+) 1, COALESCE("
-	"(SELECT pg_catalog.min(r.lane_seq) FROM awa.ready_entries AS r "
-	"WHERE r.queue OPERATOR(pg_catalog.=) h.queue AND r.priority OPERATOR(pg_catalog.=) h.priority "
-	"AND r.enqueue_shard OPERATOR(pg_catalog.=) h.enqueue_shard "
-	"AND r.lane_seq OPERATOR(pg_catalog.>) $4), "
-	"(SELECT e.next_seq FROM awa.queue_enqueue_heads AS e "
-	"WHERE e.queue OPERATOR(pg_catalog.=) h.queue AND e.priority OPERATOR(pg_catalog.=) h.priority "
-	"AND e.enqueue_shard OPERATOR(pg_catalog.=) h.enqueue_shard), 0)) "
-	"WHERE h.queue OPERATOR(pg_catalog.=) $1 AND h.priority OPERATOR(pg_catalog.=) $2 "
-	"AND h.enqueue_shard OPERATOR(pg_catalog.=) $3 AND h.claim_seq OPERATOR(pg_catalog.=) $4",
-	.nargs = 4,
-	.argtypes = {TEXTOID, INT2OID, INT2OID, INT8OID}
 };
 
 static AwaPlan deferred_delete_plan = {
@@ -191,38 +159,25 @@ ReleaseOne(int64 job_id, bytea *key, uint8 mask, int from_state)
 
 /*
  * DeleteReady
- *		Delete an unclaimed ready row: lock the lane's claim head FOR
- *		UPDATE (a claim in progress finishes first; later claims skip the
- *		lane), re-check that the row is still unclaimed, delete it and
- *		advance claim_seq when it was the head row.  Returns false when the
- *		row was claimed or removed meanwhile.
+ *		Delete an unclaimed ready row through AwaRemoveUnclaimed: lock the
+ *		lane's claim head FOR UPDATE (a claim in progress finishes first;
+ *		later claims skip the lane), re-check that the row is still
+ *		unclaimed, delete it and advance claim_seq when it was the head row.
+ *		Returns false when the row was claimed or removed meanwhile.
  */
 static bool
 DeleteReady(int64 job_id, Datum queue, Datum priority, Datum shard,
 			int64 lane_seq, Datum slot)
 {
 	Datum		values[6];
-	int64		claim_seq;
 
 	values[0] = queue;
 	values[1] = priority;
 	values[2] = shard;
-	if (AwaPlanExec(&head_lock_plan, values, NULL, false, 0,
-					SPI_OK_SELECT) != 1)
-		return false;
-	claim_seq = AwaSpiGetInt64(0, 1, 0);
-	if (lane_seq < claim_seq)
-		return false;
 	values[3] = Int64GetDatum(lane_seq);
 	values[4] = slot;
 	values[5] = Int64GetDatum(job_id);
-	if (AwaPlanExec(&ready_delete_plan, values, NULL, false, 0,
-					SPI_OK_DELETE) == 0)
-		return false;
-	if (lane_seq == claim_seq)
-		AwaPlanExec(&head_advance_plan, values, NULL, false, 0,
-					SPI_OK_UPDATE);
-	return true;
+	return AwaRemoveUnclaimed(&ready_delete_plan, values, NULL) == 1;
 }
 
 /*

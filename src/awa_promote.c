@@ -45,7 +45,7 @@ static AwaPlan promote_take_plan = {
 	"del AS (DELETE FROM awa.deferred_jobs AS d USING due WHERE d.job_id = due.job_id "
 	"RETURNING d.job_id, d.kind, d.queue, d.args, d.state::pg_catalog.text AS state, "
 	"d.priority, d.attempt, d.run_lease, d.max_attempts, d.run_at, d.created_at, "
-	"d.unique_key, d.unique_states, d.ordering_key, d.payload) "
+	"d.unique_key, d.unique_states, d.ordering_key, d.payload, d.enqueue_shard) "
 	"SELECT * FROM del ORDER BY run_at, job_id",
 	.nargs = 2,
 	.argtypes = {TIMESTAMPTZOID, INT4OID}
@@ -144,6 +144,9 @@ awa_promote_due(PG_FUNCTION_ARGS)
 		r->ordering_key = isnull ? NULL : DatumGetTextPP(v);
 		v = AwaSpiGetDatum(i, 15, &isnull);
 		r->payload = isnull ? NULL : DatumGetJsonbP(v);
+		v = AwaSpiGetDatum(i, 16, &isnull);
+		r->has_home_shard = !isnull;
+		r->home_shard = isnull ? 0 : DatumGetInt16(v);
 		r->state = AWA_STATE_BIT_AVAILABLE;
 		v = AwaSpiGetDatum(i, 12, &isnull);
 		if (!isnull)

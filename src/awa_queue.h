@@ -175,6 +175,10 @@ typedef struct AwaJobRow
 	Jsonb	   *payload;
 	int			state;			/* deferred rows: AWA_STATE_BIT_SCHEDULED or
 								 * AWA_STATE_BIT_RETRYABLE */
+	bool		has_home_shard; /* re-enqueue into home_shard when the queue
+								 * still has it and no ordering key says
+								 * otherwise (an ended attempt's lane) */
+	int16		home_shard;
 	/* set by AwaInsertReadyRows */
 	int16		enqueue_shard;
 } AwaJobRow;
@@ -490,6 +494,43 @@ extern int	AwaRunRemoval(AwaPlan *plan, Datum *values, const char *nulls,
 						  int to_state, AwaJobRow **rows);
 extern void AwaUniqueSyncRows(AwaJobRow *rows, int n, int to_state);
 extern Jsonb *AwaPayloadForRetry(Jsonb *payload);
+
+/* ------------------------------------------------------------------
+ * Removing an unclaimed ready row (awa_unclaimed.c), shared by cancel
+ * and the compat delete.
+ * ------------------------------------------------------------------
+ */
+
+/*
+ * AWA_UNCLAIMED_REMOVE_CTES: the CTEs "del" (the deleted ready row,
+ * RETURNING *) and "adv" (the claim head moved when the row was the head
+ * row: to the lane's next visible ready row, else to the committed
+ * next_seq, never by less than one) for the row at key ($1 queue,
+ * $2 priority, $3 enqueue_shard, $4 lane_seq, $5 ready_slot) of job $6.
+ * Run only through AwaRemoveUnclaimed, which holds the claim head lock.
+ */
+#define AWA_UNCLAIMED_REMOVE_CTES \
+	"del AS (DELETE FROM awa.ready_entries AS r " \
+	"WHERE r.queue OPERATOR(pg_catalog.=) $1::pg_catalog.text " \
+	"AND r.priority OPERATOR(pg_catalog.=) $2::pg_catalog.int2 " \
+	"AND r.enqueue_shard OPERATOR(pg_catalog.=) $3::pg_catalog.int2 " \
+	"AND r.lane_seq OPERATOR(pg_catalog.=) $4::pg_catalog.int8 " \
+	"AND r.ready_slot OPERATOR(pg_catalog.=) $5::pg_catalog.int4 " \
+	"AND r.job_id OPERATOR(pg_catalog.=) $6::pg_catalog.int8 RETURNING r.*), " \
+	"adv AS (UPDATE awa.queue_claim_heads AS h SET claim_seq = pg_catalog.int8larger(" \
+	"$4 OPERATOR(pg_catalog.+) 1, COALESCE(" \
+	"(SELECT pg_catalog.min(n.lane_seq) FROM awa.ready_entries AS n " \
+	"WHERE n.queue OPERATOR(pg_catalog.=) h.queue AND n.priority OPERATOR(pg_catalog.=) h.priority " \
+	"AND n.enqueue_shard OPERATOR(pg_catalog.=) h.enqueue_shard " \
+	"AND n.lane_seq OPERATOR(pg_catalog.>) $4), " \
+	"(SELECT e.next_seq FROM awa.queue_enqueue_heads AS e " \
+	"WHERE e.queue OPERATOR(pg_catalog.=) h.queue AND e.priority OPERATOR(pg_catalog.=) h.priority " \
+	"AND e.enqueue_shard OPERATOR(pg_catalog.=) h.enqueue_shard), 0)) " \
+	"WHERE h.queue OPERATOR(pg_catalog.=) $1 AND h.priority OPERATOR(pg_catalog.=) $2 " \
+	"AND h.enqueue_shard OPERATOR(pg_catalog.=) $3 AND h.claim_seq OPERATOR(pg_catalog.=) $4 " \
+	"AND EXISTS (SELECT 1 FROM del))"
+
+extern int	AwaRemoveUnclaimed(AwaPlan *plan, Datum *values, const char *nulls);
 
 /* ring rotation and prune (awa_ring.c) */
 typedef enum AwaRingOp

@@ -128,25 +128,27 @@ static AwaPlan job_ids_plan = {
 static AwaPlan deferred_insert_plan = {
 	.sql = "INSERT INTO awa.deferred_jobs (job_id, kind, queue, args, state, priority, "
 	"attempt, run_lease, max_attempts, run_at, attempted_at, finalized_at, created_at, "
-	"unique_key, unique_states, ordering_key, payload) "
+	"unique_key, unique_states, ordering_key, payload, enqueue_shard) "
 	"SELECT u.job_id, u.kind, u.queue, u.args, u.state::awa.job_state, u.priority, "
 	"u.attempt, u.run_lease, u.max_attempts, u.run_at, u.attempted_at, u.finalized_at, "
-	"u.created_at, u.unique_key, u.unique_states, u.ordering_key, u.payload "
+	"u.created_at, u.unique_key, u.unique_states, u.ordering_key, u.payload, u.enqueue_shard "
 	"FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest("
 	"$3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.jsonb[]), pg_catalog.unnest($5::pg_catalog.text[]), pg_catalog.unnest("
 	"$6::pg_catalog.int2[]), pg_catalog.unnest($7::pg_catalog.int2[]), pg_catalog.unnest($8::pg_catalog.int8[]), pg_catalog.unnest("
 	"$9::pg_catalog.int2[]), pg_catalog.unnest($10::pg_catalog.timestamptz[]), pg_catalog.unnest("
 	"$11::pg_catalog.timestamptz[]), pg_catalog.unnest($12::pg_catalog.timestamptz[]), pg_catalog.unnest("
 	"$13::pg_catalog.timestamptz[]), pg_catalog.unnest($14::pg_catalog.bytea[]), pg_catalog.unnest($15::pg_catalog.bit[]), pg_catalog.unnest("
-	"$16::pg_catalog.text[]), pg_catalog.unnest($17::pg_catalog.jsonb[])) AS u(job_id, kind, queue, args, "
+	"$16::pg_catalog.text[]), pg_catalog.unnest($17::pg_catalog.jsonb[]), "
+	"pg_catalog.unnest($18::pg_catalog.int2[])) AS u(job_id, kind, queue, args, "
 	"state, priority, attempt, run_lease, max_attempts, run_at, attempted_at, "
-	"finalized_at, created_at, unique_key, unique_states, ordering_key, payload) "
-	"ORDER BY u.job_id",
-	.nargs = 17,
+	"finalized_at, created_at, unique_key, unique_states, ordering_key, payload, "
+	"enqueue_shard) ORDER BY u.job_id",
+	.nargs = 18,
 	.argtypes = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID,
 		TEXTARRAYOID, INT2ARRAYOID, INT2ARRAYOID, INT8ARRAYOID, INT2ARRAYOID,
 		TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
-	TIMESTAMPTZARRAYOID, BYTEAARRAYOID, BITARRAYOID, TEXTARRAYOID, JSONBARRAYOID}
+		TIMESTAMPTZARRAYOID, BYTEAARRAYOID, BITARRAYOID, TEXTARRAYOID, JSONBARRAYOID,
+	INT2ARRAYOID}
 };
 
 /*
@@ -393,8 +395,11 @@ LaneOrderCompare(const void *a, const void *b, void *arg)
 /*
  * AssignShards
  *		Set enqueue_shard of every row: the ordering key's stable shard, or
- *		one rotor pick per (queue, priority) group of the call for rows
- *		without a key.  Reads queue_meta once per distinct queue.
+ *		the row's home shard (the lane an ended attempt came from, while
+ *		the queue still has that many shards: ready rows do not keep the
+ *		ordering key, but a keyed job's lane is its key's shard), or one
+ *		rotor pick per (queue, priority) group of the call for the other
+ *		rows.  Reads queue_meta once per distinct queue.
  */
 static void
 AssignShards(AwaJobRow *rows, int n)
@@ -438,6 +443,8 @@ AssignShards(AwaJobRow *rows, int n)
 					AwaOrderingKeyShard(VARDATA_ANY(r->ordering_key),
 										VARSIZE_ANY_EXHDR(r->ordering_key),
 										shards[j]);
+			else if (r->has_home_shard && r->home_shard < shards[j])
+				r->enqueue_shard = r->home_shard;
 			else
 			{
 				if (picks[r->priority] < 0 && shards[j] > 1 &&
@@ -663,24 +670,25 @@ AwaInsertReadyRows(AwaJobRow *rows, int n)
  * AwaInsertDeferredRows
  *		Park n jobs in deferred_jobs (state scheduled or retryable per row,
  *		run_at as given), one statement, rows sorted by job_id.  The
- *		ordering key is kept so that promotion finds the same shard.  No
- *		unique sync, no notification.
+ *		ordering key and the home shard (an ended attempt's lane) are kept
+ *		so that promotion finds the same shard.  No unique sync, no
+ *		notification.
  */
 void
 AwaInsertDeferredRows(AwaJobRow *rows, int n)
 {
-	Datum	   *cols[17];
-	bool	   *cnulls[17];
-	Oid			types[17] = {INT8OID, TEXTOID, TEXTOID, JSONBOID, TEXTOID,
+	Datum	   *cols[18];
+	bool	   *cnulls[18];
+	Oid			types[18] = {INT8OID, TEXTOID, TEXTOID, JSONBOID, TEXTOID,
 		INT2OID, INT2OID, INT8OID, INT2OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID, TIMESTAMPTZOID, BYTEAOID, BITOID, TEXTOID, JSONBOID};
-	Datum		values[17];
+	TIMESTAMPTZOID, TIMESTAMPTZOID, BYTEAOID, BITOID, TEXTOID, JSONBOID, INT2OID};
+	Datum		values[18];
 	int			i;
 	int			c;
 
 	if (n <= 0)
 		return;
-	for (c = 0; c < 17; c++)
+	for (c = 0; c < 18; c++)
 	{
 		cols[c] = palloc(sizeof(Datum) * n);
 		cnulls[c] = palloc0(sizeof(bool) * n);
@@ -715,8 +723,10 @@ AwaInsertDeferredRows(AwaJobRow *rows, int n)
 		cnulls[15][i] = (r->ordering_key == NULL);
 		cols[16][i] = PointerGetDatum(r->payload);
 		cnulls[16][i] = (r->payload == NULL);
+		cols[17][i] = Int16GetDatum(r->home_shard);
+		cnulls[17][i] = !r->has_home_shard;
 	}
-	for (c = 0; c < 17; c++)
+	for (c = 0; c < 18; c++)
 		values[c] = MakeArray(cols[c], cnulls[c], n, types[c]);
 	if (AwaPlanExec(&deferred_insert_plan, values, NULL, false, 0,
 					SPI_OK_INSERT) != n)

@@ -95,6 +95,26 @@ SELECT is(pg_temp.as_role('tap_awa_worker', $$DELETE FROM awa.done_entries$$), '
 SELECT is(pg_temp.as_role('tap_awa_producer', $$SELECT nextval('awa.job_id_seq')$$), '42501', 'a producer cannot draw job ids');
 SELECT is(pg_temp.as_role('tap_awa_admin', $$SELECT count(*) FROM awa.done_entries$$), '00000', 'admin can read');
 
+-- the compat view: producers insert, admins read, insert and delete; its
+-- SECURITY DEFINER trigger does the writing for them
+SELECT is(pg_temp.as_role('tap_awa_producer', $$INSERT INTO awa.jobs (kind, queue) VALUES ('k', 'lp_q') RETURNING id$$),
+		  '00000', 'a producer inserts into awa.jobs (RETURNING id)');
+SELECT is(pg_temp.as_role('tap_awa_producer', $$SELECT * FROM awa.jobs$$), '42501', 'a producer may not read awa.jobs');
+SELECT is(pg_temp.as_role('tap_awa_producer', $$DELETE FROM awa.jobs WHERE id > 0$$), '42501', 'a producer may not delete from awa.jobs');
+SELECT is(pg_temp.as_role('tap_awa_worker', $$INSERT INTO awa.jobs (kind, queue) VALUES ('k', 'lp_q')$$),
+		  '42501', 'a worker may not insert into awa.jobs');
+SELECT is(pg_temp.as_role('tap_awa_nobody', $$INSERT INTO awa.jobs (kind, queue) VALUES ('k', 'lp_q')$$),
+		  '42501', 'nobody may not insert into awa.jobs');
+SELECT is(pg_temp.as_role('tap_awa_admin', $q$DO $d$ DECLARE n bigint; BEGIN
+		INSERT INTO awa.jobs (kind, queue) VALUES ('k_admin', 'lp_q');
+		DELETE FROM awa.jobs WHERE queue = 'lp_q' AND kind = 'k_admin';
+		GET DIAGNOSTICS n = ROW_COUNT;
+		IF n <> 1 THEN RAISE EXCEPTION 'not deleted'; END IF;
+		SELECT count(*) INTO n FROM awa.jobs WHERE kind = 'k_admin';
+		IF n <> 0 THEN RAISE EXCEPTION 'still there'; END IF; END $d$$q$),
+		  '00000', 'an admin reads, inserts into and deletes from awa.jobs');
+SELECT is(pg_temp.as_role('tap_awa_admin', $$UPDATE awa.jobs SET priority = 1$$), '42501', 'no role may update awa.jobs, admin included');
+
 -- ---------------------------------------------------------------------------
 -- Hostile search_path: shadowing functions, operators and aggregates in a
 -- schema ahead of pg_catalog, plus temp tables named like awa's.  Any of

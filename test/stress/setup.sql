@@ -206,7 +206,12 @@ CREATE FUNCTION storm.retry_some(r int) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
 	id bigint := coalesce(storm.some_done(CASE WHEN r % 2 = 0 THEN 'failed' ELSE 'cancelled' END, r), 0);
 BEGIN
-	INSERT INTO storm.ops VALUES ('retry_job', awa.retry_job(id)::text);
+	BEGIN
+		INSERT INTO storm.ops VALUES ('retry_job', awa.retry_job(id)::text);
+	EXCEPTION WHEN unique_violation THEN
+		-- documented: the job's unique key is held by a newer job; nothing changed
+		INSERT INTO storm.expected_errors VALUES ('retry_job', SQLSTATE);
+	END;
 END
 $$;
 
@@ -221,7 +226,12 @@ BEGIN
 		INSERT INTO storm.ops VALUES ('move_failed_to_dlq', awa.move_failed_to_dlq(id, 'storm')::text);
 	ELSIF r % 3 = 1 THEN
 		SELECT job_id INTO id FROM awa.dlq_entries ORDER BY job_id DESC OFFSET r LIMIT 1;
-		INSERT INTO storm.ops VALUES ('retry_from_dlq', awa.retry_from_dlq(coalesce(id, 0))::text);
+		BEGIN
+			INSERT INTO storm.ops VALUES ('retry_from_dlq', awa.retry_from_dlq(coalesce(id, 0))::text);
+		EXCEPTION WHEN unique_violation THEN
+			-- documented: the key is held by a newer job; the DLQ row stays
+			INSERT INTO storm.expected_errors VALUES ('retry_from_dlq', SQLSTATE);
+		END;
 	ELSIF r % 30 = 2 THEN
 		n := awa.purge_dlq(storm.qname(r));
 		INSERT INTO storm.removed VALUES ('purge_dlq', n);
