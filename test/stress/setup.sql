@@ -197,7 +197,12 @@ DECLARE
 BEGIN
 	-- nothing enqueued yet: awa.cancel(NULL) is a documented 22004
 	IF jid IS NOT NULL THEN
-		INSERT INTO storm.ops VALUES ('cancel', awa.cancel(jid)::text);
+		BEGIN
+			INSERT INTO storm.ops VALUES ('cancel', awa.cancel(jid)::text);
+		EXCEPTION WHEN unique_violation THEN
+			-- documented: the mask covers cancelled and a newer job holds the key
+			INSERT INTO storm.expected_errors VALUES ('cancel', SQLSTATE);
+		END;
 	END IF;
 END
 $$;
