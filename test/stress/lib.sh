@@ -3,6 +3,18 @@
 # removed by finish); counters $passed / $failed start at 0.
 passed=0
 failed=0
+# Use the test runner's cluster (PGHOST, AWA_PGDATA exported), or build,
+# install and start a throwaway one (scripts/pgenv.sh must be sourced);
+# sets own_cluster accordingly.
+stress_use_or_start_cluster() {
+	own_cluster=false
+	if [ -z "${AWA_PGDATA:-}" ] || [ -z "${PGHOST:-}" ]; then
+		own_cluster=true
+		awa_ensure_packages
+		awa_build_install
+		awa_cluster_start test
+	fi
+}
 ok() {
 	echo "ok - $1"
 	passed=$((passed + 1))

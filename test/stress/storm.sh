@@ -22,13 +22,7 @@ cd "$(dirname "$0")/../.."
 # shellcheck source=test/stress/lib.sh
 . test/stress/lib.sh
 
-own_cluster=false
-if [ -z "${AWA_PGDATA:-}" ] || [ -z "${PGHOST:-}" ]; then
-	own_cluster=true
-	awa_ensure_packages
-	awa_build_install
-	awa_cluster_start test
-fi
+stress_use_or_start_cluster
 
 seconds=${STORM_SECONDS:-20}
 clients=${STORM_CLIENTS:-8}

@@ -23,13 +23,7 @@ cd "$(dirname "$0")/../.."
 # shellcheck source=test/stress/lib.sh
 . test/stress/lib.sh
 
-own_cluster=false
-if [ -z "${AWA_PGDATA:-}" ] || [ -z "${PGHOST:-}" ]; then
-	own_cluster=true
-	awa_ensure_packages
-	awa_build_install
-	awa_cluster_start test
-fi
+stress_use_or_start_cluster
 
 db=awa_crash
 load_seconds=${CRASH_LOAD_SECONDS:-4}
