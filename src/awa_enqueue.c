@@ -242,12 +242,19 @@ EnqueueRows(AwaJobRow *rows, int n)
 	AwaJobRow  *ready = palloc(sizeof(AwaJobRow) * n);
 	AwaJobRow  *deferred = palloc(sizeof(AwaJobRow) * n);
 	int		   *ready_pos = palloc(sizeof(int) * n);
+	int		   *deferred_pos = palloc(sizeof(int) * n);
 	int			nready = 0;
 	int			ndeferred = 0;
 	int			nunique = 0;
 	int			i;
 
-	AwaAllocateJobIds(rows, n);
+	/*
+	 * A batch draws its ids up front, so they ascend in input order across
+	 * ready and deferred rows; a single job gets its id from the writer's
+	 * own statement.
+	 */
+	if (n > 1)
+		AwaAllocateJobIds(rows, n);
 	for (i = 0; i < n; i++)
 	{
 		if (rows[i].state == AWA_STATE_BIT_AVAILABLE)
@@ -256,15 +263,23 @@ EnqueueRows(AwaJobRow *rows, int n)
 			ready[nready++] = rows[i];
 		}
 		else
+		{
+			deferred_pos[ndeferred] = i;
 			deferred[ndeferred++] = rows[i];
+		}
 		if (rows[i].unique_key != NULL)
 			nunique++;
 	}
 
 	AwaInsertReadyRows(ready, nready);
 	for (i = 0; i < nready; i++)
+	{
+		rows[ready_pos[i]].job_id = ready[i].job_id;
 		rows[ready_pos[i]].enqueue_shard = ready[i].enqueue_shard;
+	}
 	AwaInsertDeferredRows(deferred, ndeferred);
+	for (i = 0; i < ndeferred; i++)
+		rows[deferred_pos[i]].job_id = deferred[i].job_id;
 
 	if (nunique > 0)
 	{

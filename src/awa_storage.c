@@ -93,6 +93,27 @@ static AwaPlan ready_insert_fused_plan = {
 	.argtypes = {READY_ARGTYPES, INT8OID, TEXTOID, INT2OID, INT2OID}
 };
 
+/*
+ * One row: head advance and insert in one statement with scalar
+ * parameters (no arrays to build or unnest), the job id drawn from
+ * awa.job_id_seq inside the statement when $1 is 0.  Returns the job id;
+ * no row comes back when the lane does not exist yet (and no id is drawn).
+ */
+static AwaPlan ready_insert_one_plan = {
+	.sql = "WITH h AS (UPDATE awa.queue_enqueue_heads SET next_seq = next_seq + 1 "
+	"WHERE queue = $3 AND priority = $5 AND enqueue_shard = $9 "
+	"RETURNING next_seq - 1 AS seq) "
+	"INSERT INTO awa.ready_entries (" READY_COLUMNS ") "
+	"SELECT COALESCE(rs.current_slot, 0), COALESCE(rs.generation, 0), CASE WHEN $1 = 0 "
+	"THEN pg_catalog.nextval('awa.job_id_seq'::pg_catalog.regclass) ELSE $1 END, "
+	"$2, $3, $4, $5, $6, $7, $8, h.seq, $9, $10, $11, $12, $13, $14 "
+	"FROM h LEFT JOIN awa.queue_ring_state AS rs ON rs.singleton RETURNING job_id",
+	.nargs = 14,
+	.argtypes = {INT8OID, TEXTOID, TEXTOID, JSONBOID, INT2OID, INT2OID, INT8OID,
+		INT2OID, INT2OID, TIMESTAMPTZOID, TIMESTAMPTZOID, BYTEAOID, BITOID,
+	JSONBOID}
+};
+
 /* advance one lane's enqueue head by n; no row when the lane is missing */
 static AwaPlan head_advance_plan = {
 	.sql = "UPDATE awa.queue_enqueue_heads SET next_seq = next_seq + $4 "
@@ -507,6 +528,53 @@ AdvanceHead(text *queue, int16 priority, int16 shard, int64 n)
 }
 
 /*
+ * InsertOneReadyRow
+ *		The single-row writer of AwaInsertReadyRows: advance the lane's head
+ *		by one and insert the row in one statement, creating the lane when
+ *		missing; a row without a job id gets one from awa.job_id_seq.  Locks
+ *		the enqueue-head row until commit.
+ */
+static void
+InsertOneReadyRow(AwaJobRow *r)
+{
+	Datum		values[14];
+	char		nulls[14];
+	int			attempt;
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(r->job_id);
+	values[1] = PointerGetDatum(r->kind);
+	values[2] = PointerGetDatum(r->queue);
+	values[3] = PointerGetDatum(r->args);
+	values[4] = Int16GetDatum(r->priority);
+	values[5] = Int16GetDatum(r->attempt);
+	values[6] = Int64GetDatum(r->run_lease);
+	values[7] = Int16GetDatum(r->max_attempts);
+	values[8] = Int16GetDatum(r->enqueue_shard);
+	values[9] = TimestampTzGetDatum(r->run_at);
+	values[10] = TimestampTzGetDatum(r->created_at);
+	values[11] = PointerGetDatum(r->unique_key);
+	values[12] = r->unique_key ? AwaMaskDatum(r->unique_mask) : (Datum) 0;
+	if (r->unique_key == NULL)
+		nulls[11] = nulls[12] = 'n';
+	values[13] = PointerGetDatum(r->payload);
+	if (r->payload == NULL)
+		nulls[13] = 'n';
+	for (attempt = 0; attempt < 2; attempt++)
+	{
+		awa_backend_stats.enqueue_fused_statements++;
+		if (AwaPlanExec(&ready_insert_one_plan, values, nulls, false, 0,
+						SPI_OK_INSERT_RETURNING) == 1)
+		{
+			r->job_id = AwaSpiGetInt64(0, 1, 0);
+			return;
+		}
+		EnsureLane(r->queue, r->priority, r->enqueue_shard);
+	}
+	elog(ERROR, "awa_queue: lane could not be created");
+}
+
+/*
  * AwaInsertReadyRows
  *		Make n jobs available: assign shards, advance each lane's enqueue
  *		head once (lanes in sorted (queue, priority, shard) order), read the
@@ -514,8 +582,10 @@ AdvanceHead(text *queue, int16 priority, int16 shard, int64 n)
  *		statement.  When the call touches one lane, the head advance and the
  *		insert are one fused statement.
  *
- * Rows keep FIFO order inside a lane in array order.  Job ids must already
- * be set (AwaAllocateJobIds).  Sets rows[i].enqueue_shard.  Locks the
+ * Rows keep FIFO order inside a lane in array order.  A row whose job_id
+ * is 0 gets a fresh id (set in rows[i].job_id): from the insert itself
+ * for a single row, else from AwaAllocateJobIds.  Sets
+ * rows[i].enqueue_shard.  Locks the
  * touched enqueue-head rows until commit; does no unique sync and sends
  * no notification (callers compose those).
  */
@@ -548,6 +618,12 @@ AwaInsertReadyRows(AwaJobRow *rows, int n)
 	if (n <= 0)
 		return;
 	AssignShards(rows, n);
+	if (n == 1)
+	{
+		InsertOneReadyRow(&rows[0]);
+		return;
+	}
+	AwaAllocateJobIds(rows, n);
 	order = palloc(sizeof(int) * n);
 	for (i = 0; i < n; i++)
 		order[i] = i;
@@ -669,7 +745,8 @@ AwaInsertReadyRows(AwaJobRow *rows, int n)
 /*
  * AwaInsertDeferredRows
  *		Park n jobs in deferred_jobs (state scheduled or retryable per row,
- *		run_at as given), one statement, rows sorted by job_id.  The
+ *		run_at as given), one statement, rows sorted by job_id (a row
+ *		whose job_id is 0 gets a fresh one first).  The
  *		ordering key and the home shard (an ended attempt's lane) are kept
  *		so that promotion finds the same shard.  No unique sync, no
  *		notification.
@@ -688,6 +765,7 @@ AwaInsertDeferredRows(AwaJobRow *rows, int n)
 
 	if (n <= 0)
 		return;
+	AwaAllocateJobIds(rows, n);
 	for (c = 0; c < 18; c++)
 	{
 		cols[c] = palloc(sizeof(Datum) * n);
