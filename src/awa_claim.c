@@ -107,7 +107,8 @@ static AwaPlan lane_claim_plan = {
 	"ins AS (" AWA_RECEIPT_INSERT_FROM("rcpt") ") "
 	"SELECT s.job_id, s.run_lease, s.kind, s.queue, s.args, s.priority, s.attempt, "
 	"s.max_attempts, COALESCE(s.payload -> 'metadata', '{}'::pg_catalog.jsonb), "
-	"ARRAY(SELECT pg_catalog.jsonb_array_elements_text(s.payload -> 'tags')), "
+	"CASE WHEN s.payload IS NULL THEN '{}'::pg_catalog.text[] "
+	"ELSE ARRAY(SELECT pg_catalog.jsonb_array_elements_text(s.payload -> 'tags')) END, "
 	"s.claimed_at, s.deadline_at, s.claim_slot, s.effective_priority, s.unique_key, "
 	"s.unique_states FROM rcpt AS s ORDER BY s.lane_seq",
 	.nargs = 9,

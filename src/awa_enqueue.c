@@ -31,6 +31,7 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "utils/varbit.h"
 
 #include "awa_queue.h"
@@ -42,31 +43,6 @@
 static const char *const job_keys[] = {
 	"kind", "args", "queue", "priority", "run_at", "max_attempts",
 	"metadata", "tags", "unique_key", "unique_states", "ordering_key"
-};
-
-/*
- * Explode the jobs array into one row per element, with the type of each
- * typed field so that C can validate without parsing JSON itself.
- */
-static AwaPlan explode_plan = {
-	.sql = "SELECT e.ord, pg_catalog.jsonb_typeof(e.j), "
-	"CASE WHEN pg_catalog.jsonb_typeof(e.j) = 'object' THEN "
-	"(SELECT k FROM pg_catalog.jsonb_object_keys(e.j) AS k WHERE k <> ALL ($2) "
-	"ORDER BY k LIMIT 1) END, "
-	"e.j ->> 'kind', NULLIF(e.j -> 'args', 'null'::pg_catalog.jsonb), e.j ->> 'queue', "
-	"e.j ->> 'priority', pg_catalog.jsonb_typeof(e.j -> 'priority'), "
-	"e.j ->> 'run_at', e.j ->> 'max_attempts', "
-	"pg_catalog.jsonb_typeof(e.j -> 'max_attempts'), "
-	"NULLIF(e.j -> 'metadata', 'null'::pg_catalog.jsonb), "
-	"CASE WHEN pg_catalog.jsonb_typeof(e.j -> 'tags') = 'array' THEN "
-	"ARRAY(SELECT pg_catalog.jsonb_array_elements_text(e.j -> 'tags')) END, "
-	"pg_catalog.jsonb_typeof(e.j -> 'tags'), "
-	"e.j ->> 'unique_key', e.j ->> 'unique_states', e.j ->> 'ordering_key', "
-	"pg_catalog.jsonb_typeof(e.j -> 'kind'), pg_catalog.jsonb_typeof(e.j -> 'queue') "
-	"FROM pg_catalog.jsonb_array_elements($1) WITH ORDINALITY AS e(j, ord) "
-	"ORDER BY e.ord",
-	.nargs = 2,
-	.argtypes = {JSONBOID, TEXTARRAYOID}
 };
 
 /* one job as given by the caller; NULL pointers / false flags = SQL NULL */
@@ -394,27 +370,256 @@ ParseSmallInt(const char *value, const char *type, const char *what)
 	return (int) v;
 }
 
-/*
- * CopyText / CopyColumnText
- *		Column "col" of SPI row "row" as a text copied out of SPI memory, or
- *		NULL.
- */
-static text *
-CopyColumnText(int row, int col)
+/* the value of each known key of one jobs element; NULL = key absent */
+typedef struct JobElement
 {
-	bool		isnull;
-	Datum		d = AwaSpiCopyDatum(row, col, &isnull);
+	JsonbValue *values[lengthof(job_keys)];
+} JobElement;
 
-	return isnull ? NULL : DatumGetTextPP(d);
+/*
+ * JsonTypeName
+ *		The jsonb_typeof() name of a JSON value.
+ */
+static const char *
+JsonTypeName(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return "null";
+		case jbvString:
+			return "string";
+		case jbvNumeric:
+			return "number";
+		case jbvBool:
+			return "boolean";
+		case jbvBinary:
+			return JsonContainerIsObject(v->val.binary.data) ? "object" : "array";
+		default:
+			return "unknown";
+	}
 }
 
+/*
+ * JsonValueText
+ *		A JSON value as text, as the ->> operator gives it (a string
+ *		unquoted, anything else in its JSON form); NULL for JSON null.
+ */
 static char *
-ColumnCString(int row, int col)
+JsonValueText(JsonbValue *v)
 {
-	bool		isnull;
-	Datum		d = AwaSpiGetDatum(row, col, &isnull);
+	switch (v->type)
+	{
+		case jbvNull:
+			return NULL;
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		case jbvBinary:
+			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+		default:
+			elog(ERROR, "awa_queue: unexpected jsonb value type %d", (int) v->type);
+			return NULL;		/* keep compiler quiet */
+	}
+}
 
-	return isnull ? NULL : TextDatumGetCString(d);
+/*
+ * JsonStringText
+ *		A JSON string as a text datum.
+ */
+static text *
+JsonStringText(JsonbValue *v)
+{
+	return cstring_to_text_with_len(v->val.string.val, v->val.string.len);
+}
+
+/*
+ * ReadJobElement
+ *		Sort the keys of one jobs element (a JSON object) into the known
+ *		ones; 22023 naming the first unknown key (byte order) if any.
+ */
+static void
+ReadJobElement(JsonbContainer *object, JobElement *el)
+{
+	JsonbIterator *it = JsonbIteratorInit(object);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *unknown = NULL;
+	int			current = -1;
+
+	memset(el, 0, sizeof(JobElement));
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			int			k;
+
+			current = -1;
+			for (k = 0; k < (int) lengthof(job_keys); k++)
+				if (strlen(job_keys[k]) == (size_t) v.val.string.len &&
+					memcmp(job_keys[k], v.val.string.val, v.val.string.len) == 0)
+					current = k;
+			if (current < 0)
+			{
+				char	   *key = pnstrdup(v.val.string.val, v.val.string.len);
+
+				if (unknown == NULL || strcmp(key, unknown) < 0)
+					unknown = key;
+			}
+		}
+		else if (tok == WJB_VALUE && current >= 0)
+		{
+			el->values[current] = palloc(sizeof(JsonbValue));
+			*el->values[current] = v;
+		}
+	}
+	if (unknown != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown job key \"%s\"", unknown),
+				 errhint("Known keys are kind, args, queue, priority, run_at, max_attempts, metadata, tags, unique_key, unique_states and ordering_key.")));
+}
+
+/* index of a key in job_keys */
+enum
+{
+	KEY_KIND, KEY_ARGS, KEY_QUEUE, KEY_PRIORITY, KEY_RUN_AT, KEY_MAX_ATTEMPTS,
+	KEY_METADATA, KEY_TAGS, KEY_UNIQUE_KEY, KEY_UNIQUE_STATES, KEY_ORDERING_KEY
+};
+
+/* the value of key k, or NULL when it is absent or JSON null */
+static JsonbValue *
+NonNull(JobElement *el, int k)
+{
+	JsonbValue *v = el->values[k];
+
+	return (v == NULL || v->type == jbvNull) ? NULL : v;
+}
+
+/*
+ * RequireJsonString
+ *		22023 when key k is present and not a JSON string (null included).
+ */
+static void
+RequireJsonString(JobElement *el, int k)
+{
+	if (el->values[k] != NULL && el->values[k]->type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a JSON string", job_keys[k])));
+}
+
+/*
+ * JsonTags
+ *		The tags array of an element as text[] (each element as ->> gives
+ *		it, JSON null as a NULL element, which validation rejects).
+ */
+static ArrayType *
+JsonTags(JsonbValue *v)
+{
+	JsonbIterator *it = JsonbIteratorInit(v->val.binary.data);
+	JsonbValue	e;
+	JsonbIteratorToken tok;
+	int			n = JsonContainerSize(v->val.binary.data);
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int			i = 0;
+	int			dims[1];
+	int			lbs[1] = {1};
+
+	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+	{
+		char	   *s;
+
+		if (tok != WJB_ELEM)
+			continue;
+		s = JsonValueText(&e);
+		nulls[i] = (s == NULL);
+		elems[i] = s ? CStringGetTextDatum(s) : (Datum) 0;
+		i++;
+	}
+	dims[0] = i;
+	return construct_md_array(elems, nulls, i > 0 ? 1 : 0, dims, lbs,
+							  TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+/*
+ * ElementToInput
+ *		Fill a JobInput from one jobs element: the same defaults and the
+ *		same checks, in the same order, as the arguments of awa.enqueue.
+ */
+static void
+ElementToInput(JobElement *el, JobInput *in)
+{
+	JsonbValue *v;
+	char	   *s;
+
+	memset(in, 0, sizeof(JobInput));
+	RequireJsonString(el, KEY_KIND);
+	if (el->values[KEY_KIND] != NULL)
+		in->kind = JsonStringText(el->values[KEY_KIND]);
+	v = NonNull(el, KEY_ARGS);
+	in->args = v ? JsonbValueToJsonb(v) :
+		DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+	RequireJsonString(el, KEY_QUEUE);
+	in->queue = el->values[KEY_QUEUE] ? JsonStringText(el->values[KEY_QUEUE]) :
+		cstring_to_text("default");
+	v = NonNull(el, KEY_PRIORITY);
+	in->has_priority = true;
+	in->priority = v ? ParseSmallInt(JsonValueText(v), JsonTypeName(v), "priority") : 2;
+	v = NonNull(el, KEY_RUN_AT);
+	in->has_run_at = (v != NULL);
+	if (v != NULL)
+		in->run_at = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+															 CStringGetDatum(JsonValueText(v)),
+															 ObjectIdGetDatum(InvalidOid),
+															 Int32GetDatum(-1)));
+	v = NonNull(el, KEY_MAX_ATTEMPTS);
+	in->has_max_attempts = true;
+	in->max_attempts = v ? ParseSmallInt(JsonValueText(v), JsonTypeName(v),
+										 "max_attempts") : 25;
+	v = NonNull(el, KEY_METADATA);
+	in->metadata = v ? JsonbValueToJsonb(v) : NULL;
+	v = NonNull(el, KEY_TAGS);
+	if (v != NULL && strcmp(JsonTypeName(v), "array") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tags must be a JSON array of strings")));
+	in->tags = v ? JsonTags(v) : NULL;
+	v = NonNull(el, KEY_UNIQUE_KEY);
+	if (v != NULL)
+	{
+		s = JsonValueText(v);
+		if (s[0] == '\\' && s[1] == 'x')
+			in->unique_key = DatumGetByteaPP(DirectFunctionCall1(byteain,
+																 CStringGetDatum(s)));
+		else
+			in->unique_key = (bytea *) cstring_to_text(s);
+	}
+	v = NonNull(el, KEY_UNIQUE_STATES);
+	if (v != NULL)
+	{
+		int			b;
+
+		s = JsonValueText(v);
+		in->has_unique_states = true;
+		in->unique_states_bits = strlen(s);
+		for (b = 0; s[b] != '\0'; b++)
+		{
+			if (s[b] != '0' && s[b] != '1')
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("unique_states must be a string of 8 characters 0 or 1")));
+			if (b < 8 && s[b] == '1')
+				in->unique_mask |= (uint8) (0x80 >> b);
+		}
+	}
+	v = NonNull(el, KEY_ORDERING_KEY);
+	in->ordering_key = v ? cstring_to_text(JsonValueText(v)) : NULL;
 }
 
 /*
@@ -422,9 +627,9 @@ ColumnCString(int row, int col)
  *		awa.enqueue_many(jobs jsonb) RETURNS SETOF bigint
  *
  * A JSON array of objects with the keys of awa.enqueue (unknown keys are
- * an error).  Validates every element first, then writes them all with one
- * head advance per lane and one ready insert; returns the ids in input
- * order.
+ * an error).  Reads and validates every element first (in C, one pass
+ * over each object's keys), then writes them all with one head advance
+ * per lane and one ready insert; returns the ids in input order.
  */
 PG_FUNCTION_INFO_V1(awa_enqueue_many);
 Datum
@@ -433,13 +638,14 @@ awa_enqueue_many(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Jsonb	   *jobs;
 	AwaJobRow  *rows;
-	Datum		values[2];
-	Datum		keys[lengthof(job_keys)];
 	int			n;
 	int			i;
 	TimestampTz now = AwaNow();
 	ErrorContextCallback errcb;
 	int			current = 0;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	RequireNotNull(PG_ARGISNULL(0), "jobs");
@@ -449,115 +655,38 @@ awa_enqueue_many(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("jobs must be a JSON array of objects")));
 
-	for (i = 0; i < (int) lengthof(job_keys); i++)
-		keys[i] = CStringGetTextDatum(job_keys[i]);
-	values[0] = PointerGetDatum(jobs);
-	values[1] = PointerGetDatum(construct_array(keys, lengthof(job_keys), TEXTOID,
-												-1, false, TYPALIGN_INT));
-
-	AwaSpiConnect();
-	n = AwaPlanExec(&explode_plan, values, NULL, true, 0, SPI_OK_SELECT);
+	n = JB_ROOT_COUNT(jobs);
 	rows = palloc(sizeof(AwaJobRow) * Max(n, 1));
-
 	errcb.callback = EnqueueManyErrorContext;
 	errcb.arg = &current;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
-	for (i = 0; i < n; i++)
+	it = JsonbIteratorInit(&jobs->root);
+	i = 0;
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
+		JobElement	el;
 		JobInput	in;
-		char	   *type = ColumnCString(i, 2);
-		char	   *s;
-		bool		isnull;
-		Datum		d;
 
+		if (tok != WJB_ELEM)
+			continue;
 		current = i + 1;
-		if (strcmp(type, "object") != 0)
+		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("jobs must be a JSON array of objects"),
-					 errdetail("Element %d is a JSON %s.", i + 1, type)));
-		s = ColumnCString(i, 3);
-		if (s != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown job key \"%s\"", s),
-					 errhint("Known keys are kind, args, queue, priority, run_at, max_attempts, metadata, tags, unique_key, unique_states and ordering_key.")));
-
-		memset(&in, 0, sizeof(in));
-		s = ColumnCString(i, 18);
-		if (s != NULL && strcmp(s, "string") != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("kind must be a JSON string")));
-		in.kind = CopyColumnText(i, 4);
-		d = AwaSpiCopyDatum(i, 5, &isnull);
-		in.args = isnull ? DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")))
-			: DatumGetJsonbP(d);
-		s = ColumnCString(i, 19);
-		if (s != NULL && strcmp(s, "string") != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("queue must be a JSON string")));
-		in.queue = CopyColumnText(i, 6);
-		if (in.queue == NULL)
-			in.queue = cstring_to_text("default");
-		s = ColumnCString(i, 7);
-		in.has_priority = true;
-		in.priority = s ? ParseSmallInt(s, ColumnCString(i, 8), "priority") : 2;
-		s = ColumnCString(i, 9);
-		in.has_run_at = (s != NULL);
-		if (s != NULL)
-			in.run_at = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
-																CStringGetDatum(s),
-																ObjectIdGetDatum(InvalidOid),
-																Int32GetDatum(-1)));
-		s = ColumnCString(i, 10);
-		in.has_max_attempts = true;
-		in.max_attempts = s ? ParseSmallInt(s, ColumnCString(i, 11), "max_attempts") : 25;
-		d = AwaSpiCopyDatum(i, 12, &isnull);
-		in.metadata = isnull ? NULL : DatumGetJsonbP(d);
-		s = ColumnCString(i, 14);
-		if (s != NULL && strcmp(s, "array") != 0 && strcmp(s, "null") != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("tags must be a JSON array of strings")));
-		d = AwaSpiCopyDatum(i, 13, &isnull);
-		in.tags = isnull ? NULL : DatumGetArrayTypeP(d);
-		s = ColumnCString(i, 15);
-		if (s != NULL)
-		{
-			if (s[0] == '\\' && s[1] == 'x')
-				in.unique_key = DatumGetByteaPP(DirectFunctionCall1(byteain,
-																	CStringGetDatum(s)));
-			else
-				in.unique_key = (bytea *) cstring_to_text(s);
-		}
-		s = ColumnCString(i, 16);
-		if (s != NULL)
-		{
-			int			b;
-
-			in.has_unique_states = true;
-			in.unique_states_bits = strlen(s);
-			for (b = 0; s[b] != '\0'; b++)
-			{
-				if (s[b] != '0' && s[b] != '1')
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("unique_states must be a string of 8 characters 0 or 1")));
-				if (b < 8 && s[b] == '1')
-					in.unique_mask |= (uint8) (0x80 >> b);
-			}
-		}
-		in.ordering_key = CopyColumnText(i, 17);
+					 errdetail("Element %d is a JSON %s.", i + 1, JsonTypeName(&v))));
+		ReadJobElement(v.val.binary.data, &el);
+		ElementToInput(&el, &in);
 		ValidateAndBuild(&in, &rows[i], now);
+		i++;
 	}
 	error_context_stack = errcb.previous;
 
+	AwaSpiConnect();
 	EnqueueRows(rows, n);
+	AwaSpiFinish();
 
-	/* rows live in SPI memory: hand the ids over before SPI_finish */
 	for (i = 0; i < n; i++)
 	{
 		Datum		id = Int64GetDatum(rows[i].job_id);
@@ -565,6 +694,5 @@ awa_enqueue_many(PG_FUNCTION_ARGS)
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
 	}
-	AwaSpiFinish();
 	return (Datum) 0;
 }

@@ -27,13 +27,18 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
+#include "commands/sequence.h"
 #include "common/md5.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/varbit.h"
 
 #include "awa_queue.h"
@@ -44,22 +49,29 @@
 	"run_lease, max_attempts, lane_seq, enqueue_shard, run_at, created_at, " \
 	"unique_key, unique_states, payload"
 
-/* the fifteen parallel arrays of a ready-row batch, in lane order */
+/*
+ * A ready-row batch travels as ONE record[] parameter ($1), built in C by
+ * RowsArray: one unnest instead of fifteen (measured seven times cheaper
+ * per row than ROWS FROM of parallel arrays).  Fields in this order.
+ */
+#define READY_BATCH_FIELDS \
+	"job_id pg_catalog.int8, kind pg_catalog.text, queue pg_catalog.text, " \
+	"args pg_catalog.jsonb, priority pg_catalog.int2, attempt pg_catalog.int2, " \
+	"run_lease pg_catalog.int8, max_attempts pg_catalog.int2, lane_seq pg_catalog.int8, " \
+	"enqueue_shard pg_catalog.int2, run_at pg_catalog.timestamptz, " \
+	"created_at pg_catalog.timestamptz, unique_key pg_catalog.bytea, " \
+	"unique_states pg_catalog.bit(8), payload pg_catalog.jsonb"
 #define READY_UNNEST \
-	"ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest(" \
-	"$3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.jsonb[]), pg_catalog.unnest($5::pg_catalog.int2[]), pg_catalog.unnest(" \
-	"$6::pg_catalog.int2[]), pg_catalog.unnest($7::pg_catalog.int8[]), pg_catalog.unnest($8::pg_catalog.int2[]), pg_catalog.unnest(" \
-	"$9::pg_catalog.int8[]), pg_catalog.unnest($10::pg_catalog.int2[]), pg_catalog.unnest($11::pg_catalog.timestamptz[]), pg_catalog.unnest(" \
-	"$12::pg_catalog.timestamptz[]), pg_catalog.unnest($13::pg_catalog.bytea[]), pg_catalog.unnest($14::pg_catalog.bit[]), pg_catalog.unnest(" \
-	"$15::pg_catalog.jsonb[])) WITH ORDINALITY AS u(job_id, kind, queue, args, " \
-	"priority, attempt, run_lease, max_attempts, lane_seq, enqueue_shard, run_at, " \
-	"created_at, unique_key, unique_states, payload, ord)"
+	"ROWS FROM (pg_catalog.unnest($1::pg_catalog.record[]) AS (" READY_BATCH_FIELDS ")) " \
+	"WITH ORDINALITY AS u(job_id, kind, queue, args, priority, attempt, run_lease, " \
+	"max_attempts, lane_seq, enqueue_shard, run_at, created_at, unique_key, " \
+	"unique_states, payload, ord)"
 
-#define READY_ARGTYPES \
-	INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID, INT2ARRAYOID, \
-	INT2ARRAYOID, INT8ARRAYOID, INT2ARRAYOID, INT8ARRAYOID, INT2ARRAYOID, \
-	TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, BYTEAARRAYOID, BITARRAYOID, \
-	JSONBARRAYOID
+#define READY_NFIELDS 15
+static const Oid ready_field_types[READY_NFIELDS] = {
+	INT8OID, TEXTOID, TEXTOID, JSONBOID, INT2OID, INT2OID, INT8OID, INT2OID,
+	INT8OID, INT2OID, TIMESTAMPTZOID, TIMESTAMPTZOID, BYTEAOID, BITOID, JSONBOID
+};
 
 /*
  * Several lanes: the heads were advanced one statement per lane, lane_seq
@@ -71,8 +83,8 @@ static AwaPlan ready_insert_plan = {
 	"u.attempt, u.run_lease, u.max_attempts, u.lane_seq, u.enqueue_shard, u.run_at, "
 	"u.created_at, u.unique_key, u.unique_states, u.payload "
 	"FROM " READY_UNNEST " CROSS JOIN (" AWA_QUEUE_RING_CURSOR_SQL ") AS rc",
-	.nargs = 15,
-	.argtypes = {READY_ARGTYPES}
+	.nargs = 1,
+	.argtypes = {RECORDARRAYOID}
 };
 
 /*
@@ -81,16 +93,16 @@ static AwaPlan ready_insert_plan = {
  */
 static AwaPlan ready_insert_fused_plan = {
 	.sql = "WITH h AS (UPDATE awa.queue_enqueue_heads "
-	"SET next_seq = next_seq + $16 "
-	"WHERE queue = $17 AND priority = $18 AND enqueue_shard = $19 "
-	"RETURNING next_seq - $16 AS base) "
+	"SET next_seq = next_seq + $2 "
+	"WHERE queue = $3 AND priority = $4 AND enqueue_shard = $5 "
+	"RETURNING next_seq - $2 AS base) "
 	"INSERT INTO awa.ready_entries (" READY_COLUMNS ") "
 	"SELECT rc.slot, rc.generation, u.job_id, u.kind, u.queue, u.args, u.priority, "
 	"u.attempt, u.run_lease, u.max_attempts, h.base + u.ord - 1, u.enqueue_shard, "
 	"u.run_at, u.created_at, u.unique_key, u.unique_states, u.payload "
 	"FROM h CROSS JOIN " READY_UNNEST " CROSS JOIN (" AWA_QUEUE_RING_CURSOR_SQL ") AS rc",
-	.nargs = 19,
-	.argtypes = {READY_ARGTYPES, INT8OID, TEXTOID, INT2OID, INT2OID}
+	.nargs = 5,
+	.argtypes = {RECORDARRAYOID, INT8OID, TEXTOID, INT2OID, INT2OID}
 };
 
 /*
@@ -139,11 +151,12 @@ static AwaPlan shards_plan = {
 	.argtypes = {TEXTOID}
 };
 
-static AwaPlan job_ids_plan = {
-	.sql = "SELECT pg_catalog.nextval('awa.job_id_seq'::pg_catalog.regclass) "
-	"FROM pg_catalog.generate_series(1, $1)",
-	.nargs = 1,
-	.argtypes = {INT4OID}
+/* a deferred-row batch: one record[] of these fields, as for ready rows */
+#define DEFERRED_NFIELDS 18
+static const Oid deferred_field_types[DEFERRED_NFIELDS] = {
+	INT8OID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, INT2OID, INT2OID, INT8OID,
+	INT2OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	BYTEAOID, BITOID, TEXTOID, JSONBOID, INT2OID
 };
 
 static AwaPlan deferred_insert_plan = {
@@ -153,23 +166,17 @@ static AwaPlan deferred_insert_plan = {
 	"SELECT u.job_id, u.kind, u.queue, u.args, u.state::awa.job_state, u.priority, "
 	"u.attempt, u.run_lease, u.max_attempts, u.run_at, u.attempted_at, u.finalized_at, "
 	"u.created_at, u.unique_key, u.unique_states, u.ordering_key, u.payload, u.enqueue_shard "
-	"FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest("
-	"$3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.jsonb[]), pg_catalog.unnest($5::pg_catalog.text[]), pg_catalog.unnest("
-	"$6::pg_catalog.int2[]), pg_catalog.unnest($7::pg_catalog.int2[]), pg_catalog.unnest($8::pg_catalog.int8[]), pg_catalog.unnest("
-	"$9::pg_catalog.int2[]), pg_catalog.unnest($10::pg_catalog.timestamptz[]), pg_catalog.unnest("
-	"$11::pg_catalog.timestamptz[]), pg_catalog.unnest($12::pg_catalog.timestamptz[]), pg_catalog.unnest("
-	"$13::pg_catalog.timestamptz[]), pg_catalog.unnest($14::pg_catalog.bytea[]), pg_catalog.unnest($15::pg_catalog.bit[]), pg_catalog.unnest("
-	"$16::pg_catalog.text[]), pg_catalog.unnest($17::pg_catalog.jsonb[]), "
-	"pg_catalog.unnest($18::pg_catalog.int2[])) AS u(job_id, kind, queue, args, "
-	"state, priority, attempt, run_lease, max_attempts, run_at, attempted_at, "
-	"finalized_at, created_at, unique_key, unique_states, ordering_key, payload, "
-	"enqueue_shard) ORDER BY u.job_id",
-	.nargs = 18,
-	.argtypes = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID,
-		TEXTARRAYOID, INT2ARRAYOID, INT2ARRAYOID, INT8ARRAYOID, INT2ARRAYOID,
-		TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
-		TIMESTAMPTZARRAYOID, BYTEAARRAYOID, BITARRAYOID, TEXTARRAYOID, JSONBARRAYOID,
-	INT2ARRAYOID}
+	"FROM pg_catalog.unnest($1::pg_catalog.record[]) AS u(job_id pg_catalog.int8, "
+	"kind pg_catalog.text, queue pg_catalog.text, args pg_catalog.jsonb, "
+	"state pg_catalog.text, priority pg_catalog.int2, attempt pg_catalog.int2, "
+	"run_lease pg_catalog.int8, max_attempts pg_catalog.int2, "
+	"run_at pg_catalog.timestamptz, attempted_at pg_catalog.timestamptz, "
+	"finalized_at pg_catalog.timestamptz, created_at pg_catalog.timestamptz, "
+	"unique_key pg_catalog.bytea, unique_states pg_catalog.bit(8), "
+	"ordering_key pg_catalog.text, payload pg_catalog.jsonb, "
+	"enqueue_shard pg_catalog.int2) ORDER BY u.job_id",
+	.nargs = 1,
+	.argtypes = {RECORDARRAYOID}
 };
 
 /*
@@ -290,51 +297,90 @@ AwaNotifyQueue(text *queue)
 }
 
 /*
- * MakeArray
- *		A one-dimensional array of n datums of type elemtype; nulls may be
- *		NULL when no element is null.
+ * RowsArray
+ *		A record[] of n rows whose field c of row i is cols[c][i] (NULL when
+ *		nulls[c][i]), typed by types[c].  The row descriptor is built and
+ *		blessed once per backend and kept in *desc; the statement that
+ *		unnests the array names the fields in a column definition list.
  */
 static Datum
-MakeArray(Datum *elems, bool *nulls, int n, Oid elemtype)
+RowsArray(TupleDesc *desc, const Oid *types, int ncols, Datum **cols,
+		  bool **nulls, int n)
 {
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	int			dims[1];
-	int			lbs[1];
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *values = palloc(sizeof(Datum) * ncols);
+	bool	   *isnull = palloc(sizeof(bool) * ncols);
+	int			i;
+	int			c;
 
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	dims[0] = n;
-	lbs[0] = 1;
-	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
-											  elemtype, typlen, typbyval,
-											  typalign));
+	if (*desc == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+		TupleDesc	d = CreateTemplateTupleDesc(ncols);
+
+		for (c = 0; c < ncols; c++)
+		{
+			char		name[16];
+
+			snprintf(name, sizeof(name), "f%d", c + 1);
+			TupleDescInitEntry(d, (AttrNumber) (c + 1), name, types[c],
+							   types[c] == BITOID ? 8 : -1, 0);
+		}
+		*desc = BlessTupleDesc(d);
+		MemoryContextSwitchTo(old);
+	}
+	for (i = 0; i < n; i++)
+	{
+		for (c = 0; c < ncols; c++)
+		{
+			values[c] = cols[c][i];
+			isnull[c] = nulls[c][i];
+		}
+		elems[i] = HeapTupleGetDatum(heap_form_tuple(*desc, values, isnull));
+	}
+	return PointerGetDatum(construct_array(elems, n, RECORDOID, -1, false,
+										   TYPALIGN_DOUBLE));
+}
+
+/*
+ * ColumnsAlloc
+ *		ncols column vectors of n datums and n null flags (all false).
+ */
+static void
+ColumnsAlloc(Datum **cols, bool **nulls, int ncols, int n)
+{
+	int			c;
+
+	for (c = 0; c < ncols; c++)
+	{
+		cols[c] = palloc(sizeof(Datum) * n);
+		nulls[c] = palloc0(sizeof(bool) * n);
+	}
 }
 
 /*
  * AwaAllocateJobIds
  *		Give every row whose job_id is 0 a fresh id from awa.job_id_seq, in
- *		array order, with one statement.
+ *		array order, by calling the sequence directly (no statement).
  */
 void
 AwaAllocateJobIds(AwaJobRow *rows, int n)
 {
-	int			need = 0;
+	Oid			seq = InvalidOid;
 	int			i;
-	int			k = 0;
-	Datum		arg;
 
 	for (i = 0; i < n; i++)
-		if (rows[i].job_id == 0)
-			need++;
-	if (need == 0)
-		return;
-	arg = Int32GetDatum(need);
-	if (AwaPlanExec(&job_ids_plan, &arg, NULL, false, 0, SPI_OK_SELECT) != need)
-		elog(ERROR, "awa_queue: could not allocate %d job ids", need);
-	for (i = 0; i < n; i++)
-		if (rows[i].job_id == 0)
-			rows[i].job_id = AwaSpiGetInt64(k++, 1, 0);
+	{
+		if (rows[i].job_id != 0)
+			continue;
+		if (!OidIsValid(seq))
+		{
+			seq = get_relname_relid("job_id_seq", get_namespace_oid("awa", false));
+			if (!OidIsValid(seq))
+				elog(ERROR, "awa_queue: sequence awa.job_id_seq is missing");
+		}
+		rows[i].job_id = nextval_internal(seq, true);
+	}
 }
 
 /*
@@ -592,26 +638,11 @@ InsertOneReadyRow(AwaJobRow *r)
 void
 AwaInsertReadyRows(AwaJobRow *rows, int n)
 {
+	static TupleDesc batch_desc = NULL;
 	int		   *order;
-	Datum	   *ids,
-			   *kinds,
-			   *queues,
-			   *args,
-			   *prios,
-			   *attempts,
-			   *leases,
-			   *maxes,
-			   *seqs,
-			   *shards,
-			   *run_ats,
-			   *created,
-			   *ukeys,
-			   *ustates,
-			   *payloads;
-	bool	   *ukey_nulls,
-			   *payload_nulls;
-	Datum		values[19];
-	char		nulls[19];
+	Datum	   *cols[READY_NFIELDS];
+	bool	   *cnulls[READY_NFIELDS];
+	Datum		values[5];
 	int			nlanes = 1;
 	int			i;
 
@@ -632,50 +663,34 @@ AwaInsertReadyRows(AwaJobRow *rows, int n)
 		if (!SameLane(&rows[order[i - 1]], &rows[order[i]]))
 			nlanes++;
 
-	ids = palloc(sizeof(Datum) * n);
-	kinds = palloc(sizeof(Datum) * n);
-	queues = palloc(sizeof(Datum) * n);
-	args = palloc(sizeof(Datum) * n);
-	prios = palloc(sizeof(Datum) * n);
-	attempts = palloc(sizeof(Datum) * n);
-	leases = palloc(sizeof(Datum) * n);
-	maxes = palloc(sizeof(Datum) * n);
-	seqs = palloc(sizeof(Datum) * n);
-	shards = palloc(sizeof(Datum) * n);
-	run_ats = palloc(sizeof(Datum) * n);
-	created = palloc(sizeof(Datum) * n);
-	ukeys = palloc(sizeof(Datum) * n);
-	ustates = palloc(sizeof(Datum) * n);
-	payloads = palloc(sizeof(Datum) * n);
-	ukey_nulls = palloc(sizeof(bool) * n);
-	payload_nulls = palloc(sizeof(bool) * n);
-
+	ColumnsAlloc(cols, cnulls, READY_NFIELDS, n);
 	for (i = 0; i < n; i++)
 	{
 		AwaJobRow  *r = &rows[order[i]];
 
-		ids[i] = Int64GetDatum(r->job_id);
-		kinds[i] = PointerGetDatum(r->kind);
-		queues[i] = PointerGetDatum(r->queue);
-		args[i] = PointerGetDatum(r->args);
-		prios[i] = Int16GetDatum(r->priority);
-		attempts[i] = Int16GetDatum(r->attempt);
-		leases[i] = Int64GetDatum(r->run_lease);
-		maxes[i] = Int16GetDatum(r->max_attempts);
-		shards[i] = Int16GetDatum(r->enqueue_shard);
-		run_ats[i] = TimestampTzGetDatum(r->run_at);
-		created[i] = TimestampTzGetDatum(r->created_at);
-		ukey_nulls[i] = (r->unique_key == NULL);
-		ukeys[i] = PointerGetDatum(r->unique_key);
-		ustates[i] = ukey_nulls[i] ? (Datum) 0 : AwaMaskDatum(r->unique_mask);
-		payload_nulls[i] = (r->payload == NULL);
-		payloads[i] = PointerGetDatum(r->payload);
-		seqs[i] = Int64GetDatum(0);
+		cols[0][i] = Int64GetDatum(r->job_id);
+		cols[1][i] = PointerGetDatum(r->kind);
+		cols[2][i] = PointerGetDatum(r->queue);
+		cols[3][i] = PointerGetDatum(r->args);
+		cols[4][i] = Int16GetDatum(r->priority);
+		cols[5][i] = Int16GetDatum(r->attempt);
+		cols[6][i] = Int64GetDatum(r->run_lease);
+		cols[7][i] = Int16GetDatum(r->max_attempts);
+		cols[8][i] = Int64GetDatum(0);	/* lane_seq, below */
+		cols[9][i] = Int16GetDatum(r->enqueue_shard);
+		cols[10][i] = TimestampTzGetDatum(r->run_at);
+		cols[11][i] = TimestampTzGetDatum(r->created_at);
+		cols[12][i] = PointerGetDatum(r->unique_key);
+		cnulls[12][i] = (r->unique_key == NULL);
+		cols[13][i] = r->unique_key ? AwaMaskDatum(r->unique_mask) : (Datum) 0;
+		cnulls[13][i] = (r->unique_key == NULL);
+		cols[14][i] = PointerGetDatum(r->payload);
+		cnulls[14][i] = (r->payload == NULL);
 	}
 
 	if (nlanes > 1)
 	{
-		/* one head advance per lane, in lane order */
+		/* one head advance per lane, in lane order, then one insert */
 		int			start = 0;
 
 		while (start < n)
@@ -690,47 +705,30 @@ AwaInsertReadyRows(AwaJobRow *rows, int n)
 			base = AdvanceHead(first->queue, first->priority,
 							   first->enqueue_shard, end - start);
 			for (k = start; k < end; k++)
-				seqs[k] = Int64GetDatum(base + (k - start));
+				cols[8][k] = Int64GetDatum(base + (k - start));
 			start = end;
 		}
-	}
-
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = MakeArray(ids, NULL, n, INT8OID);
-	values[1] = MakeArray(kinds, NULL, n, TEXTOID);
-	values[2] = MakeArray(queues, NULL, n, TEXTOID);
-	values[3] = MakeArray(args, NULL, n, JSONBOID);
-	values[4] = MakeArray(prios, NULL, n, INT2OID);
-	values[5] = MakeArray(attempts, NULL, n, INT2OID);
-	values[6] = MakeArray(leases, NULL, n, INT8OID);
-	values[7] = MakeArray(maxes, NULL, n, INT2OID);
-	values[8] = MakeArray(seqs, NULL, n, INT8OID);
-	values[9] = MakeArray(shards, NULL, n, INT2OID);
-	values[10] = MakeArray(run_ats, NULL, n, TIMESTAMPTZOID);
-	values[11] = MakeArray(created, NULL, n, TIMESTAMPTZOID);
-	values[12] = MakeArray(ukeys, ukey_nulls, n, BYTEAOID);
-	values[13] = MakeArray(ustates, ukey_nulls, n, BITOID);
-	values[14] = MakeArray(payloads, payload_nulls, n, JSONBOID);
-
-	if (nlanes > 1)
-	{
-		if (AwaPlanExec(&ready_insert_plan, values, nulls, false, 0,
+		values[0] = RowsArray(&batch_desc, ready_field_types, READY_NFIELDS,
+							  cols, cnulls, n);
+		if (AwaPlanExec(&ready_insert_plan, values, NULL, false, 0,
 						SPI_OK_INSERT) != n)
 			elog(ERROR, "awa_queue: ready rows were not all inserted");
 		return;
 	}
 
 	/* one lane: fused head advance + insert, creating the lane if missing */
-	values[15] = Int64GetDatum((int64) n);
-	values[16] = PointerGetDatum(rows[order[0]].queue);
-	values[17] = Int16GetDatum(rows[order[0]].priority);
-	values[18] = Int16GetDatum(rows[order[0]].enqueue_shard);
+	values[0] = RowsArray(&batch_desc, ready_field_types, READY_NFIELDS,
+						  cols, cnulls, n);
+	values[1] = Int64GetDatum((int64) n);
+	values[2] = PointerGetDatum(rows[order[0]].queue);
+	values[3] = Int16GetDatum(rows[order[0]].priority);
+	values[4] = Int16GetDatum(rows[order[0]].enqueue_shard);
 	for (i = 0; i < 2; i++)
 	{
 		int			done;
 
 		awa_backend_stats.enqueue_fused_statements++;
-		done = AwaPlanExec(&ready_insert_fused_plan, values, nulls, false, 0,
+		done = AwaPlanExec(&ready_insert_fused_plan, values, NULL, false, 0,
 						   SPI_OK_INSERT);
 		if (done == n)
 			return;
@@ -754,23 +752,16 @@ AwaInsertReadyRows(AwaJobRow *rows, int n)
 void
 AwaInsertDeferredRows(AwaJobRow *rows, int n)
 {
-	Datum	   *cols[18];
-	bool	   *cnulls[18];
-	Oid			types[18] = {INT8OID, TEXTOID, TEXTOID, JSONBOID, TEXTOID,
-		INT2OID, INT2OID, INT8OID, INT2OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID, TIMESTAMPTZOID, BYTEAOID, BITOID, TEXTOID, JSONBOID, INT2OID};
-	Datum		values[18];
+	static TupleDesc batch_desc = NULL;
+	Datum	   *cols[DEFERRED_NFIELDS];
+	bool	   *cnulls[DEFERRED_NFIELDS];
+	Datum		value;
 	int			i;
-	int			c;
 
 	if (n <= 0)
 		return;
 	AwaAllocateJobIds(rows, n);
-	for (c = 0; c < 18; c++)
-	{
-		cols[c] = palloc(sizeof(Datum) * n);
-		cnulls[c] = palloc0(sizeof(bool) * n);
-	}
+	ColumnsAlloc(cols, cnulls, DEFERRED_NFIELDS, n);
 	for (i = 0; i < n; i++)
 	{
 		AwaJobRow  *r = &rows[i];
@@ -804,9 +795,9 @@ AwaInsertDeferredRows(AwaJobRow *rows, int n)
 		cols[17][i] = Int16GetDatum(r->home_shard);
 		cnulls[17][i] = !r->has_home_shard;
 	}
-	for (c = 0; c < 18; c++)
-		values[c] = MakeArray(cols[c], cnulls[c], n, types[c]);
-	if (AwaPlanExec(&deferred_insert_plan, values, NULL, false, 0,
+	value = RowsArray(&batch_desc, deferred_field_types, DEFERRED_NFIELDS,
+					  cols, cnulls, n);
+	if (AwaPlanExec(&deferred_insert_plan, &value, NULL, false, 0,
 					SPI_OK_INSERT) != n)
 		elog(ERROR, "awa_queue: deferred rows were not all inserted");
 }
