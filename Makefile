@@ -57,6 +57,7 @@ ISOLATION = \
 	claim_vs_claim \
 	complete_vs_complete \
 	enqueue_vs_claim \
+	enqueue_free_lane \
 	prune_vs_writer \
 	rotate_vs_enqueue \
 	maintenance_concurrent \

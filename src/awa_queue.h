@@ -181,6 +181,9 @@ typedef struct AwaJobRow
 	int16		home_shard;
 	/* set by AwaInsertReadyRows */
 	int16		enqueue_shard;
+	int16		free_shards;	/* > 1: the shard is only a rotor pick and any
+								 * of the queue's free_shards lanes may take
+								 * the row */
 } AwaJobRow;
 
 /* storage writers (awa_storage.c) */

@@ -126,6 +126,38 @@ static AwaPlan ready_insert_one_plan = {
 	JSONBOID}
 };
 
+/*
+ * One row that any lane of its (queue, priority) may take: the same
+ * statement, on the first lane whose enqueue head is not locked by another
+ * producer, trying lanes from the rotor pick $9 onwards among the $15
+ * shards (FOR UPDATE SKIP LOCKED, so a producer never queues behind
+ * another while a lane is free).  Returns the job id and the lane's
+ * shard; no row when every lane is busy or when the rotor's own lane does
+ * not exist yet (the caller then creates it, so lanes keep being created
+ * and rows keep spreading over all of them).
+ */
+static AwaPlan ready_insert_free_lane_plan = {
+	.sql = "WITH pick AS (SELECT e.enqueue_shard FROM awa.queue_enqueue_heads AS e "
+	"WHERE e.queue = $3 AND e.priority = $5 AND e.enqueue_shard < $15 "
+	"AND EXISTS (SELECT 1 FROM awa.queue_enqueue_heads AS x WHERE x.queue = $3 "
+	"AND x.priority = $5 AND x.enqueue_shard = $9) "
+	"ORDER BY (e.enqueue_shard + $15 - $9) % $15 LIMIT 1 FOR UPDATE SKIP LOCKED), "
+	"h AS (UPDATE awa.queue_enqueue_heads AS e SET next_seq = e.next_seq + 1 "
+	"FROM pick WHERE e.queue = $3 AND e.priority = $5 "
+	"AND e.enqueue_shard = pick.enqueue_shard "
+	"RETURNING e.next_seq - 1 AS seq, e.enqueue_shard) "
+	"INSERT INTO awa.ready_entries (" READY_COLUMNS ") "
+	"SELECT COALESCE(rs.current_slot, 0), COALESCE(rs.generation, 0), CASE WHEN $1 = 0 "
+	"THEN pg_catalog.nextval('awa.job_id_seq'::pg_catalog.regclass) ELSE $1 END, "
+	"$2, $3, $4, $5, $6, $7, $8, h.seq, h.enqueue_shard, $10, $11, $12, $13, $14 "
+	"FROM h LEFT JOIN awa.queue_ring_state AS rs ON rs.singleton "
+	"RETURNING job_id, enqueue_shard",
+	.nargs = 15,
+	.argtypes = {INT8OID, TEXTOID, TEXTOID, JSONBOID, INT2OID, INT2OID, INT8OID,
+		INT2OID, INT2OID, TIMESTAMPTZOID, TIMESTAMPTZOID, BYTEAOID, BITOID,
+	JSONBOID, INT2OID}
+};
+
 /* advance one lane's enqueue head by n; no row when the lane is missing */
 static AwaPlan head_advance_plan = {
 	.sql = "UPDATE awa.queue_enqueue_heads SET next_seq = next_seq + $4 "
@@ -490,6 +522,7 @@ AssignShards(AwaJobRow *rows, int n)
 			shards[nq] = QueueShards(rows[i].queue);
 			nq++;
 		}
+		rows[i].free_shards = 0;
 		row_shards[i] = j;
 	}
 
@@ -524,6 +557,7 @@ AssignShards(AwaJobRow *rows, int n)
 					picks[r->priority] = shards[j] <= 1 ? 0 :
 						(int) (shard_rotor++ % (uint32) shards[j]);
 				r->enqueue_shard = (int16) picks[r->priority];
+				r->free_shards = (int16) shards[j];
 			}
 		}
 	}
@@ -577,14 +611,17 @@ AdvanceHead(text *queue, int16 priority, int16 shard, int64 n)
  * InsertOneReadyRow
  *		The single-row writer of AwaInsertReadyRows: advance the lane's head
  *		by one and insert the row in one statement, creating the lane when
- *		missing; a row without a job id gets one from awa.job_id_seq.  Locks
- *		the enqueue-head row until commit.
+ *		missing; a row without a job id gets one from awa.job_id_seq.  A row
+ *		that any lane may take goes to the first lane not locked by another
+ *		producer (SKIP LOCKED, never waiting), and only when every existing
+ *		lane is busy to its rotor pick (waiting).  Locks the enqueue-head
+ *		row until commit.
  */
 static void
 InsertOneReadyRow(AwaJobRow *r)
 {
-	Datum		values[14];
-	char		nulls[14];
+	Datum		values[15];
+	char		nulls[15];
 	int			attempt;
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -606,6 +643,18 @@ InsertOneReadyRow(AwaJobRow *r)
 	values[13] = PointerGetDatum(r->payload);
 	if (r->payload == NULL)
 		nulls[13] = 'n';
+	if (r->free_shards > 1)
+	{
+		values[14] = Int16GetDatum(r->free_shards);
+		awa_backend_stats.enqueue_fused_statements++;
+		if (AwaPlanExec(&ready_insert_free_lane_plan, values, nulls, false, 0,
+						SPI_OK_INSERT_RETURNING) == 1)
+		{
+			r->job_id = AwaSpiGetInt64(0, 1, 0);
+			r->enqueue_shard = (int16) AwaSpiGetInt64(0, 2, 0);
+			return;
+		}
+	}
 	for (attempt = 0; attempt < 2; attempt++)
 	{
 		awa_backend_stats.enqueue_fused_statements++;
