@@ -55,7 +55,8 @@
  * $1 = queue or NULL (every known queue), $2 = counters trusted.  The CASE
  * keeps the done_entries count out of execution when trusted.  "run"
  * counts open receipts of every selected queue in one pass over the claim
- * ring (closures probed by their key, which leads with job_id).
+ * ring (the planner hashes the ring's closures: a nested loop of key
+ * probes measured twice as slow, it probes all eight closure partitions).
  */
 static AwaPlan counts_plan = {
 	.sql = "WITH q AS ("
