@@ -41,6 +41,7 @@ REGRESS = \
 	enqueue \
 	claim \
 	complete \
+	counts \
 	fail \
 	cancel \
 	recovery \
@@ -70,7 +71,8 @@ ISOLATION = \
 	compat_delete_vs_complete \
 	dlq_move_vs_retry \
 	fail_across_slots \
-	heartbeat_vs_complete
+	heartbeat_vs_complete \
+	counts_vs_writers
 
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 

@@ -140,6 +140,24 @@ CREATE TABLE awa.ready_entries (
 COMMENT ON TABLE awa.ready_entries IS 'immutable job bodies, 16 list partitions by ready_slot';
 
 /*
+ * Lane positions at or ahead of claim_seq whose unclaimed ready row was
+ * removed (cancel of an available job, compat DELETE): written only by
+ * AWA_UNCLAIMED_REMOVE_CTES in the statement that deletes the row, so that
+ * queue_counts counts available jobs as next_seq - claim_seq - holes at or
+ * above claim_seq without reading ready_entries.  Holes that fall below
+ * claim_seq are deleted by the maintenance tick, a bounded number per
+ * tick.  Insert-only between those deletes: default fillfactor.
+ */
+CREATE TABLE awa.ready_holes (
+	queue text NOT NULL,
+	priority smallint NOT NULL,
+	enqueue_shard smallint NOT NULL,
+	lane_seq bigint NOT NULL,
+	PRIMARY KEY (queue, priority, enqueue_shard, lane_seq)
+);
+COMMENT ON TABLE awa.ready_holes IS 'lane positions at or ahead of claim_seq whose unclaimed ready row was removed; queue_counts subtracts them from next_seq - claim_seq';
+
+/*
  * Terminal rows.  Narrow rows (the usual case) leave the body columns NULL
  * and are hydrated from the retained ready row with the same key; wide
  * rows (cancel of an unclaimed or deferred job) carry the body themselves.
@@ -358,6 +376,7 @@ SELECT pg_catalog.pg_extension_config_dump('awa.job_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('awa.queue_meta', '');
 SELECT pg_catalog.pg_extension_config_dump('awa.queue_enqueue_heads', '');
 SELECT pg_catalog.pg_extension_config_dump('awa.queue_claim_heads', '');
+SELECT pg_catalog.pg_extension_config_dump('awa.ready_holes', '');
 SELECT pg_catalog.pg_extension_config_dump('awa.queue_ring_state', '');
 SELECT pg_catalog.pg_extension_config_dump('awa.queue_ring_slots', '');
 SELECT pg_catalog.pg_extension_config_dump('awa.claim_ring_state', '');
@@ -600,7 +619,16 @@ LANGUAGE C STABLE PARALLEL SAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET jit = off;
 COMMENT ON FUNCTION awa.queue_counts(text) IS
-'exact per-queue counts: available, scheduled, retryable, running (open receipts), terminal (live counters + rollups), dlq';
+'exact per-queue counts: available (lane heads minus holes, O(lanes)), scheduled, retryable, running (open receipts in the claim ring), terminal (live counters + rollups), dlq';
+
+CREATE FUNCTION awa.verify_available_counts()
+RETURNS TABLE (queue text, priority smallint, enqueue_shard smallint,
+			   counted bigint, actual bigint)
+AS 'MODULE_PATHNAME', 'awa_verify_available_counts'
+LANGUAGE C STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.verify_available_counts() IS
+'lanes where queue_counts.available (next_seq - claim_seq - holes) disagrees with the ready rows at or above claim_seq; empty when exact';
 
 -- ===================================================================
 -- Terminal removal and DLQ (src/awa_terminal.c, src/awa_dlq.c)
@@ -860,7 +888,7 @@ AS 'MODULE_PATHNAME', 'awa_maintenance'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION awa.maintenance() IS
-'one bounded maintenance tick (rotate and prune both rings); returns a jsonb summary, or {"skipped": "busy"} while another tick runs';
+'one bounded maintenance tick (rotate and prune both rings, delete ready holes below claim_seq); returns a jsonb summary, or {"skipped": "busy"} while another tick runs';
 
 -- ===================================================================
 -- Role grants

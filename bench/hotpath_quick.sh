@@ -52,5 +52,6 @@ run "plain enqueue(100)" plain_enqueue
 run "awa drain(100)" awa_drain
 run "plain drain(100)" plain_drain
 psql -X -c "SELECT * FROM awa.queue_counts()" -c "SELECT state, count(*) FROM plain_jobs GROUP BY state" \
-	-c "SELECT count(*) AS drift FROM awa.verify_terminal_counters()"
+	-c "SELECT count(*) AS drift FROM awa.verify_terminal_counters()" \
+	-c "SELECT count(*) AS available_drift FROM awa.verify_available_counts()"
 rm -rf "$tmp"

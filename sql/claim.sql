@@ -2,7 +2,7 @@
 \set VERBOSITY terse
 SET client_min_messages = warning;
 TRUNCATE awa.ready_entries, awa.done_entries, awa.deferred_jobs, awa.lease_claims,
-	awa.lease_claim_closures, awa.queue_enqueue_heads, awa.queue_claim_heads,
+	awa.lease_claim_closures, awa.queue_enqueue_heads, awa.queue_claim_heads, awa.ready_holes,
 	awa.job_unique_claims, awa.queue_terminal_live_counts, awa.queue_meta,
 	awa.queue_ring_state, awa.claim_ring_state;
 
@@ -102,5 +102,6 @@ SELECT * FROM awa.claim_batch('q', 1, '1 minute', NULL);
 SELECT * FROM awa.claim_batch('q', 1, '1 minute', '-1 second');
 \set VERBOSITY terse
 SELECT pg_catalog.count(*) AS verify_drift FROM awa.verify_terminal_counters();
+SELECT pg_catalog.count(*) AS available_drift FROM awa.verify_available_counts();
 DELETE FROM awa.queue_ring_state;
 DELETE FROM awa.claim_ring_state;

@@ -2,7 +2,7 @@
 \set VERBOSITY terse
 SET client_min_messages = warning;
 TRUNCATE awa.ready_entries, awa.done_entries, awa.deferred_jobs, awa.lease_claims,
-	awa.lease_claim_closures, awa.queue_enqueue_heads, awa.queue_claim_heads,
+	awa.lease_claim_closures, awa.queue_enqueue_heads, awa.queue_claim_heads, awa.ready_holes,
 	awa.job_unique_claims, awa.queue_terminal_live_counts, awa.queue_meta,
 	awa.queue_ring_state, awa.claim_ring_state, awa.attempt_state;
 CREATE TEMP TABLE claimed AS SELECT 0::bigint AS job_id, 0::bigint AS run_lease WITH NO DATA;
@@ -32,6 +32,7 @@ FROM awa.done_entries AS d ORDER BY d.kind;
 SELECT outcome, pg_catalog.count(*) FROM awa.lease_claim_closures GROUP BY outcome;
 SELECT * FROM awa.queue_terminal_live_counts ORDER BY 1, 2, 3, 4;
 SELECT pg_catalog.count(*) AS verify_drift FROM awa.verify_terminal_counters();
+SELECT pg_catalog.count(*) AS available_drift FROM awa.verify_available_counts();
 SELECT * FROM awa.queue_counts();
 SELECT * FROM awa.queue_counts('other');
 SELECT * FROM awa.queue_counts('never_used');
@@ -106,3 +107,4 @@ SELECT * FROM awa.queue_counts('');
 SELECT pg_catalog.count(*) AS done_after FROM awa.done_entries;
 SELECT pg_catalog.count(*) AS empty FROM awa.complete_batch('{}', '{}');
 SELECT pg_catalog.count(*) AS verify_drift FROM awa.verify_terminal_counters();
+SELECT pg_catalog.count(*) AS available_drift FROM awa.verify_available_counts();

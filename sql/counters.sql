@@ -4,6 +4,7 @@ SET client_min_messages = warning;
 
 -- fresh install: healthy and trusted, nothing to count
 SELECT * FROM awa.verify_terminal_counters();
+SELECT * FROM awa.verify_available_counts();
 SELECT awa.rebuild_terminal_counters();
 
 -- seed 7 terminal rows directly (slot 0, priority 2, shard 0) and poison the counter
@@ -14,9 +15,11 @@ INSERT INTO awa.queue_terminal_live_counts VALUES (0, 'counted', 2, 0, 999);
 -- a counter row for a group without done rows is drift too
 INSERT INTO awa.queue_terminal_live_counts VALUES (3, 'ghost', 1, 0, 2);
 SELECT * FROM awa.verify_terminal_counters();
+SELECT * FROM awa.verify_available_counts();
 
 -- rebuild restores the invariant and sets the trust marker
 SELECT awa.rebuild_terminal_counters();
 SELECT * FROM awa.verify_terminal_counters();
+SELECT * FROM awa.verify_available_counts();
 SELECT * FROM awa.queue_terminal_live_counts ORDER BY 1, 2, 3, 4;
 SELECT terminal_counter_trusted_at IS NOT NULL AS trusted FROM awa.queue_ring_state;

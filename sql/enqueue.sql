@@ -2,7 +2,7 @@
 \set VERBOSITY terse
 SET client_min_messages = warning;
 TRUNCATE awa.ready_entries, awa.done_entries, awa.deferred_jobs, awa.lease_claims,
-	awa.lease_claim_closures, awa.queue_enqueue_heads, awa.queue_claim_heads,
+	awa.lease_claim_closures, awa.queue_enqueue_heads, awa.queue_claim_heads, awa.ready_holes,
 	awa.job_unique_claims, awa.queue_terminal_live_counts, awa.queue_meta;
 CREATE TEMP TABLE ids (label text, id bigint);
 
@@ -146,3 +146,4 @@ SELECT * FROM awa.enqueue_many('[{"kind": "k", "run_at": "not a time"}]');
 \set VERBOSITY terse
 SELECT pg_catalog.count(*) AS after FROM awa.ready_entries;
 SELECT pg_catalog.count(*) AS verify_drift FROM awa.verify_terminal_counters();
+SELECT pg_catalog.count(*) AS available_drift FROM awa.verify_available_counts();

@@ -86,9 +86,12 @@ DELETE FROM awa.jobs WHERE queue = 'priv_q' AND kind = 'priv_k';
 SELECT kind, state FROM awa.jobs WHERE queue = 'priv_q';
 \set VERBOSITY sqlstate
 UPDATE awa.jobs SET priority = 1 WHERE queue = 'priv_q';
-RESET ROLE;
 \set VERBOSITY terse
+-- the admin may run the verify functions
+SELECT pg_catalog.count(*) AS drifted_lanes_as_admin FROM awa.verify_available_counts();
+RESET ROLE;
 SELECT pg_catalog.count(*) AS drifted_groups FROM awa.verify_terminal_counters();
+SELECT pg_catalog.count(*) AS drifted_lanes FROM awa.verify_available_counts();
 SELECT awa.delete_job_compat(id) FROM awa.jobs WHERE queue = 'priv_q';
 \set VERBOSITY sqlstate
 

@@ -8,7 +8,7 @@ SET client_min_messages = warning;
 -- start from empty rings (earlier tests in this database leave rows behind)
 TRUNCATE awa.ready_entries, awa.done_entries, awa.lease_claims, awa.lease_claim_closures,
 	awa.deferred_jobs, awa.dlq_entries, awa.job_unique_claims, awa.queue_terminal_live_counts,
-	awa.queue_terminal_rollups, awa.queue_enqueue_heads, awa.queue_claim_heads,
+	awa.queue_terminal_rollups, awa.queue_enqueue_heads, awa.queue_claim_heads, awa.ready_holes,
 	awa.queue_ring_state, awa.queue_ring_slots, awa.claim_ring_state, awa.claim_ring_slots;
 
 -- a fresh install has no ring-state rows: prune has nothing to do

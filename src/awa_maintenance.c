@@ -5,8 +5,9 @@
  *
  * A tick rotates and prunes the queue ring, then rotates and prunes the
  * claim ring (at most awa.maintenance_max_prunes prunes per ring, stopping
- * at the first prune that does not return "pruned"), and reports what it
- * did as jsonb.  Ticks from several sessions never overlap: the second one
+ * at the first prune that does not return "pruned"), then deletes up to
+ * AWA_HOLES_PER_TICK ready holes that fell below their lane's claim_seq
+ * (awa_unclaimed.c), and reports what it did as jsonb.  Ticks from several sessions never overlap: the second one
  * returns {"skipped": "busy"} at once instead of waiting.
  *
  * Copyright (c) 2026, awa_queue developers
@@ -26,6 +27,9 @@
 #include "utils/jsonb.h"
 
 #include "awa_queue.h"
+
+/* ready holes below claim_seq deleted per tick, at most */
+#define AWA_HOLES_PER_TICK 10000
 
 /* pg_try_advisory_xact_lock on the maintenance key: one tick at a time */
 static AwaPlan maintenance_lock_plan = {
@@ -87,9 +91,11 @@ TickPruneLoop(StringInfo buf, const char *key, AwaRingOp op)
  * {"skipped": "busy"}, no wait); then each step's own ring locks (see
  * awa_ring.c).  The queue ring-state row is always taken before the claim
  * ring-state row, and this tick is the only transaction that holds both
- * (doc/design.md 2.10).  Returns e.g.
+ * (doc/design.md 2.10).  Last, the hole clean-up deletes dead hole rows
+ * only (no lock on the claim heads it reads).  Returns e.g.
  * {"rotate": "rotated", "prune": ["pruned", "noop"],
- *	"rotate_claims": "skipped_busy", "prune_claims": ["noop"]}.
+ *	"rotate_claims": "skipped_busy", "prune_claims": ["noop"],
+ *	"holes_deleted": 3}.
  *
  * promote_due(max_jobs) and rescue_expired(max_jobs) (issue 4) join the
  * tick right after the advisory lock, one line each, e.g.
@@ -116,6 +122,8 @@ awa_maintenance(PG_FUNCTION_ARGS)
 		TickPruneLoop(&buf, "prune", AWA_RING_PRUNE);
 		TickAddStatus(&buf, "rotate_claims", AwaRingStep(AWA_RING_ROTATE_CLAIMS, true));
 		TickPruneLoop(&buf, "prune_claims", AWA_RING_PRUNE_CLAIMS);
+		appendStringInfo(&buf, ", \"holes_deleted\": " INT64_FORMAT,
+						 AwaHolesCollect(AWA_HOLES_PER_TICK));
 	}
 	AwaSpiFinish();
 	appendStringInfoChar(&buf, '}');

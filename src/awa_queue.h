@@ -506,10 +506,17 @@ extern Jsonb *AwaPayloadForRetry(Jsonb *payload);
 
 /*
  * AWA_UNCLAIMED_REMOVE_CTES: the CTEs "del" (the deleted ready row,
- * RETURNING *) and "adv" (the claim head moved when the row was the head
- * row: to the lane's next visible ready row, else to the committed
+ * RETURNING *), "hole" (its lane position recorded in awa.ready_holes, the
+ * only writer of that table besides the maintenance clean-up
+ * AwaHolesCollect) and "adv" (the claim head moved when the row was the
+ * head row: to the lane's next visible ready row, else to the committed
  * next_seq, never by less than one) for the row at key ($1 queue,
  * $2 priority, $3 enqueue_shard, $4 lane_seq, $5 ready_slot) of job $6.
+ * The hole is written even when "adv" moves claim_seq past it: a hole
+ * below claim_seq is not counted, and maintenance deletes it later.  With
+ * it, every position of [claim_seq, next_seq) of a lane is a committed
+ * unclaimed ready row or a hole, so queue_counts derives "available" from
+ * the heads (awa_counts.c).
  * Run only through AwaRemoveUnclaimed, which holds the claim head lock.
  */
 #define AWA_UNCLAIMED_REMOVE_CTES \
@@ -520,6 +527,8 @@ extern Jsonb *AwaPayloadForRetry(Jsonb *payload);
 	"AND r.lane_seq OPERATOR(pg_catalog.=) $4::pg_catalog.int8 " \
 	"AND r.ready_slot OPERATOR(pg_catalog.=) $5::pg_catalog.int4 " \
 	"AND r.job_id OPERATOR(pg_catalog.=) $6::pg_catalog.int8 RETURNING r.*), " \
+	"hole AS (INSERT INTO awa.ready_holes (queue, priority, enqueue_shard, lane_seq) " \
+	"SELECT d.queue, d.priority, d.enqueue_shard, d.lane_seq FROM del AS d), " \
 	"adv AS (UPDATE awa.queue_claim_heads AS h SET claim_seq = pg_catalog.int8larger(" \
 	"$4 OPERATOR(pg_catalog.+) 1, COALESCE(" \
 	"(SELECT pg_catalog.min(n.lane_seq) FROM awa.ready_entries AS n " \
@@ -534,6 +543,7 @@ extern Jsonb *AwaPayloadForRetry(Jsonb *payload);
 	"AND EXISTS (SELECT 1 FROM del))"
 
 extern int	AwaRemoveUnclaimed(AwaPlan *plan, Datum *values, const char *nulls);
+extern int64 AwaHolesCollect(int max_rows);
 
 /* ring rotation and prune (awa_ring.c) */
 typedef enum AwaRingOp

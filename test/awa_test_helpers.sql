@@ -4,7 +4,8 @@
 -- complete and retry do, so that ring tests can seed every job state before
 -- the hot-path functions exist.  Included with \ir by sql/ring.sql and the
 -- pgTAP ring test.  inv() checks SPEC 4 invariants: counters equal
--- done_entries, and every job is in exactly one state.
+-- done_entries, available from the lane heads equals the ready rows
+-- (verify_available_counts), and every job is in exactly one state.
 
 CREATE FUNCTION pg_temp.cur_slot() RETURNS integer LANGUAGE sql AS
 $$ SELECT COALESCE((SELECT current_slot FROM awa.queue_ring_state), 0) $$;
@@ -112,7 +113,8 @@ CREATE FUNCTION pg_temp.seed_retry(j bigint) RETURNS integer LANGUAGE sql AS $$
 	SELECT count(*)::integer FROM d
 $$;
 
--- SPEC 4: counters equal done_entries and every job is in exactly one state
+-- SPEC 4: counters equal done_entries, available counts are exact and every
+-- job is in exactly one state
 CREATE FUNCTION pg_temp.inv() RETURNS text LANGUAGE sql AS $$
 	WITH open_receipts AS (SELECT job_id FROM pg_temp.open_receipts()),
 	st AS (
@@ -127,9 +129,10 @@ CREATE FUNCTION pg_temp.inv() RETURNS text LANGUAGE sql AS $$
 		SELECT job_id FROM awa.ready_entries UNION SELECT job_id FROM awa.done_entries
 		UNION SELECT job_id FROM awa.deferred_jobs UNION SELECT job_id FROM awa.dlq_entries
 		UNION SELECT job_id FROM open_receipts)
-	SELECT CASE WHEN drift = 0 AND bad = 0 THEN 'ok'
-		   ELSE format('drift=%s jobs_not_in_one_state=%s', drift, bad) END
+	SELECT CASE WHEN drift = 0 AND lanes = 0 AND bad = 0 THEN 'ok'
+		   ELSE format('drift=%s available_drift=%s jobs_not_in_one_state=%s', drift, lanes, bad) END
 	FROM (SELECT (SELECT count(*) FROM awa.verify_terminal_counters()) AS drift,
+				 (SELECT count(*) FROM awa.verify_available_counts()) AS lanes,
 				 (SELECT count(*) FROM jobs AS j
 				  LEFT JOIN (SELECT job_id, count(*) AS n FROM st GROUP BY job_id) AS s
 				  USING (job_id)

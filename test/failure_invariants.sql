@@ -98,6 +98,9 @@ CREATE FUNCTION pg_temp.inv() RETURNS text LANGUAGE sql AS $$
 		SELECT 'counter drift ' || pg_catalog.count(*) AS v
 		FROM awa.verify_terminal_counters() HAVING pg_catalog.count(*) > 0
 		UNION ALL
+		SELECT 'available drift in ' || pg_catalog.count(*) || ' lanes'
+		FROM awa.verify_available_counts() HAVING pg_catalog.count(*) > 0
+		UNION ALL
 		SELECT 'job ' || job_id || ' in ' || places || ' places' FROM loc WHERE places <> 1
 		UNION ALL
 		-- a job whose state is in its mask holds its key
@@ -125,7 +128,7 @@ $$;
 -- empty every table the failure-path tests touch; job ids start at 1 again
 CREATE FUNCTION pg_temp.reset() RETURNS void LANGUAGE sql AS $$
 	TRUNCATE awa.ready_entries, awa.done_entries, awa.deferred_jobs, awa.dlq_entries,
-		awa.lease_claims, awa.lease_claim_closures, awa.queue_enqueue_heads, awa.queue_claim_heads,
+		awa.lease_claims, awa.lease_claim_closures, awa.queue_enqueue_heads, awa.queue_claim_heads, awa.ready_holes,
 		awa.job_unique_claims, awa.queue_terminal_live_counts, awa.queue_meta,
 		awa.queue_ring_state, awa.claim_ring_state, awa.attempt_state;
 	SELECT pg_catalog.setval('awa.job_id_seq', 1, false);

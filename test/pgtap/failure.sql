@@ -4,7 +4,7 @@
 -- are exact, every job is in exactly one state, unique claims match the
 -- states in their masks, and run_lease never goes back.
 BEGIN;
-SELECT plan(16);
+SELECT plan(17);
 \ir ../failure_invariants.sql
 
 SELECT setseed(0.42);
@@ -82,6 +82,7 @@ SELECT is(pg_temp.rounds('tap', 1, 6), 'ok', 'invariants hold after every round 
 SELECT is(pg_temp.rounds('tap_dlq', 1, 6), 'ok', 'invariants hold after every round on a DLQ-enabled queue');
 SELECT is(pg_temp.rounds('tap', 7, 10), 'ok', 'invariants hold once jobs come back for further attempts');
 SELECT is_empty('SELECT * FROM awa.verify_terminal_counters()', 'live counters equal done_entries');
+SELECT is_empty('SELECT * FROM awa.verify_available_counts()', 'available from the heads equals the ready rows');
 
 -- every state was reached
 SELECT ok((SELECT pg_catalog.count(*) FROM awa.done_entries WHERE state = 'failed') > 0, 'some jobs failed');

@@ -163,7 +163,7 @@ SELECT awa.enqueue('k', '{}', 'hq', 1::smallint, NULL, 3::smallint, '{}', '{}', 
 CREATE TEMP TABLE hostile_run AS
 SELECT c.* FROM hostile_case AS c WHERE to_regprocedure(c.fn) IS NOT NULL ORDER BY c.n;
 
-SELECT plan((SELECT count(*)::int * 2 FROM hostile_run) + 10);
+SELECT plan((SELECT count(*)::int * 2 FROM hostile_run) + 11);
 
 CREATE FUNCTION pg_temp.run_case(c hostile_run) RETURNS SETOF text LANGUAGE plpgsql AS $$
 DECLARE
@@ -189,7 +189,8 @@ BEGIN
 	END IF;
 	-- failures change no table at all; successes exactly the expected job rows
 	delta := pg_temp.job_delta(before, after, c.expect <> '00000');
-	RETURN NEXT ok(delta = c.delta AND NOT EXISTS (SELECT 1 FROM awa.verify_terminal_counters()),
+	RETURN NEXT ok(delta = c.delta AND NOT EXISTS (SELECT 1 FROM awa.verify_terminal_counters())
+				   AND NOT EXISTS (SELECT 1 FROM awa.verify_available_counts()),
 				   c.fn || ': ' || c.label || ': table changes ' || delta::text || ', expected ' || c.delta::text);
 END
 $$;
@@ -231,6 +232,7 @@ SELECT is((SELECT count(*)::int FROM awa.queue_meta AS m JOIN hostile_name AS h 
 SELECT is((SELECT count(*)::int FROM pg_class WHERE relnamespace = 'awa'::regnamespace AND relname IN ('queue_meta', 'done_entries')), 2,
 		  'no awa table was dropped');
 SELECT is((SELECT count(*)::int FROM awa.verify_terminal_counters()), 0, 'counters exact after the hostile names');
+SELECT is((SELECT count(*)::int FROM awa.verify_available_counts()), 0, 'available counts exact after the hostile names');
 
 SELECT * FROM finish();
 ROLLBACK;

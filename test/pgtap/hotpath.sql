@@ -2,7 +2,7 @@
 -- (the seed PR's live-counter tests, translated), FIFO, priorities, aging,
 -- shards, pause, stale writers, gaps, uniqueness, rollback.
 BEGIN;
-SELECT plan(37);
+SELECT plan(40);
 
 CREATE FUNCTION pg_temp.stat(n text) RETURNS bigint LANGUAGE sql AS
 $$ SELECT value FROM awa.backend_stats() WHERE name = n $$;
@@ -34,6 +34,7 @@ SELECT is(pg_temp.done('inv'), 7::bigint, 'count(*) done_entries = 7');
 SELECT ok((SELECT count(*) FROM awa.queue_terminal_live_counts WHERE queue = 'inv') > 1,
 	'the batch spans several counter groups');
 SELECT is_empty('SELECT * FROM awa.verify_terminal_counters()', 'counter = done rows in every group');
+SELECT is_empty('SELECT * FROM awa.verify_available_counts()', 'available from the heads = ready rows in every lane');
 
 -- 2. three more accumulate to 10 (add, never overwrite)
 DELETE FROM s0; INSERT INTO s0 SELECT name, value FROM awa.backend_stats();
@@ -43,6 +44,7 @@ SELECT is(pg_temp.delta('complete_fused_jobs'), 3::bigint, 'through the fused st
 SELECT is(pg_temp.live('inv'), 10::bigint, 'live counter accumulates to 10');
 SELECT is(pg_temp.done('inv'), 10::bigint, 'done rows = 10');
 SELECT is_empty('SELECT * FROM awa.verify_terminal_counters()', 'invariant still holds per group');
+SELECT is_empty('SELECT * FROM awa.verify_available_counts()', 'available still exact per lane');
 SELECT results_eq($$SELECT available, scheduled, retryable, running, terminal, dlq FROM awa.queue_counts('inv')$$,
 	$$VALUES (0::bigint, 0::bigint, 0::bigint, 0::bigint, 10::bigint, 0::bigint)$$,
 	'every job is in exactly one state: terminal');
@@ -131,5 +133,6 @@ SELECT is((SELECT next_seq FROM awa.queue_enqueue_heads WHERE queue = 'fifo'), 6
 SELECT is((SELECT available FROM awa.queue_counts('fifo')), 0::bigint, 'no job left behind');
 
 SELECT is_empty('SELECT * FROM awa.verify_terminal_counters()', 'counters exact at the end');
+SELECT is_empty('SELECT * FROM awa.verify_available_counts()', 'available counts exact at the end (gaps closed by claim)');
 SELECT * FROM finish();
 ROLLBACK;

@@ -8,7 +8,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(11);
+SELECT plan(12);
 SET LOCAL statement_timeout = '60s';
 
 CREATE TEMP TABLE huge_ids AS
@@ -51,6 +51,7 @@ SELECT is(pg_temp.bounded($$INSERT INTO huge_done SELECT * FROM awa.complete_bat
 		  'the same 100k pairs again finalize nothing, within 60 s');
 SET LOCAL statement_timeout = '60s';
 SELECT is((SELECT count(*)::int FROM awa.verify_terminal_counters()), 0, 'counters exact after the huge batches');
+SELECT is((SELECT count(*)::int FROM awa.verify_available_counts()), 0, 'available counts exact after the huge batches');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -206,6 +206,7 @@ INSERT INTO hijack_calls (fn, sql) VALUES
 	('awa.complete_batch(bigint[],bigint[])',
 	 $$SELECT ARRAY(SELECT ROW(c.*)::text FROM awa.complete_batch(ARRAY(SELECT job_id FROM hj_claimed), ARRAY(SELECT run_lease FROM hj_claimed)) AS c)::text$$),
 	('awa.verify_terminal_counters()', $$SELECT ARRAY(SELECT ROW(v.*)::text FROM awa.verify_terminal_counters() AS v)::text$$),
+	('awa.verify_available_counts()', $$SELECT ARRAY(SELECT ROW(v.*)::text FROM awa.verify_available_counts() AS v)::text$$),
 	('awa.rebuild_terminal_counters()', $$SELECT awa.rebuild_terminal_counters()::text$$),
 	('awa.pause_queue(text)', $$SELECT awa.pause_queue('hj_q')::text$$),
 	('awa.resume_queue(text)', $$SELECT awa.resume_queue('hj_q')::text$$),
@@ -231,6 +232,7 @@ WHERE to_regprocedure(c.fn) IS NOT NULL ORDER BY c.n;
 SELECT ok(h.res LIKE '00000 %', 'hostile search_path: ' || h.fn || ' works and is not hijacked (' || left(h.res, 120) || ')')
 FROM hijack_out AS h ORDER BY h.n;
 SELECT is((SELECT count(*)::int FROM awa.verify_terminal_counters()), 0, 'counters exact after the hijack attempts');
+SELECT is((SELECT count(*)::int FROM awa.verify_available_counts()), 0, 'available counts exact after the hijack attempts');
 
 SELECT * FROM finish();
 ROLLBACK;

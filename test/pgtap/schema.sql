@@ -1,6 +1,6 @@
 -- test/pgtap/schema.sql -- the install creates the whole v22 storage model
 BEGIN;
-SELECT plan(39);
+SELECT plan(42);
 
 SELECT has_schema('awa');
 SELECT has_table('awa', t, 'table awa.' || t) FROM unnest(ARRAY[
@@ -8,7 +8,7 @@ SELECT has_table('awa', t, 'table awa.' || t) FROM unnest(ARRAY[
 	'queue_ring_state', 'queue_ring_slots', 'claim_ring_state', 'claim_ring_slots',
 	'ready_entries', 'done_entries', 'lease_claims', 'lease_claim_closures',
 	'attempt_state', 'deferred_jobs', 'dlq_entries', 'job_unique_claims',
-	'queue_terminal_live_counts', 'queue_terminal_rollups']) AS t;
+	'queue_terminal_live_counts', 'queue_terminal_rollups', 'ready_holes']) AS t;
 SELECT has_sequence('awa', 'job_id_seq', 'job id sequence');
 SELECT has_type('awa', 'claimed_job', 'claimed_job type');
 SELECT enum_has_labels('awa', 'job_state', ARRAY['scheduled', 'available', 'running', 'completed',
@@ -25,12 +25,14 @@ SELECT ok((SELECT 'fillfactor=50' = ANY(reloptions) FROM pg_class WHERE oid = 'a
 SELECT col_is_pk('awa', 'queue_terminal_live_counts', ARRAY['ready_slot', 'queue', 'priority', 'enqueue_shard'], 'counter key');
 SELECT col_is_pk('awa', 'queue_terminal_rollups', ARRAY['queue', 'priority'], 'rollup key');
 SELECT col_is_pk('awa', 'job_unique_claims', ARRAY['unique_key'], 'unique registry key');
+SELECT col_is_pk('awa', 'ready_holes', ARRAY['queue', 'priority', 'enqueue_shard', 'lane_seq'], 'a hole is one lane position');
 SELECT has_column('awa', 'queue_ring_state', 'terminal_counter_trusted_at', 'trust marker column');
 SELECT has_index('awa', 'ready_entries_0', 'ready_entries_0_job_idx', 'ready rows are found by job id');
 SELECT has_index('awa', 'done_entries_0', 'done_entries_0_job_idx', 'done rows are found by job id');
 
 SELECT has_function('awa', 'rebuild_terminal_counters', '{}'::name[]);
 SELECT has_function('awa', 'verify_terminal_counters', '{}'::name[]);
+SELECT has_function('awa', 'verify_available_counts', '{}'::name[]);
 SELECT has_function('awa', 'pause_queue', ARRAY['text']);
 SELECT has_function('awa', 'resume_queue', ARRAY['text']);
 

@@ -132,6 +132,8 @@ check "the storm enqueued and completed jobs" \
 	"SELECT (SELECT count(*) FROM storm.enqueued) > 0 AND (SELECT count(*) FROM storm.completed) > 0"
 check "verify_terminal_counters() is empty" \
 	"SELECT count(*) = 0, count(*) FROM awa.verify_terminal_counters()"
+check "verify_available_counts() is empty (available from the heads is exact)" \
+	"SELECT count(*) = 0, string_agg(queue || '/' || priority || '/' || enqueue_shard || ': ' || counted || ' vs ' || actual, ', ') FROM awa.verify_available_counts()"
 check "no job is in two places at once" \
 	"SELECT count(*) = 0, string_agg(job_id::text, ',') FROM (SELECT job_id FROM storm.census GROUP BY 1 HAVING count(*) > 1) AS d"
 check "every job in the queue was enqueued by a committed, ledgered transaction" \

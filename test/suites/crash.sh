@@ -203,6 +203,8 @@ check "no aborted completion took effect" \
 	"SELECT count(*) = 0 FROM storm.comp AS p JOIN awa.done_entries AS e USING (job_id, run_lease) WHERE p.status <> 'committed'"
 check "verify_terminal_counters() is empty after recovery" \
 	"SELECT count(*) = 0 FROM awa.verify_terminal_counters()"
+check "verify_available_counts() is empty after recovery" \
+	"SELECT count(*) = 0 FROM awa.verify_available_counts()"
 if have 'awa.queue_counts(text)'; then
 	check "queue_counts('crash_q') equals the census after recovery" \
 		"SELECT count(*) = 0 FROM (
@@ -242,7 +244,8 @@ if $have_rescue; then
 		"SELECT $rescued = count(*) AND (SELECT count(*) FROM storm.census WHERE state = 'running' AND queue = 'crash_q') = 0,
 		 format('rescued %s of %s', $rescued, count(*)) FROM storm.was_running"
 	check "rescued attempts are retryable with the next attempt, counters exact" \
-		"SELECT count(*) = 0 AND (SELECT count(*) FROM awa.verify_terminal_counters()) = 0 FROM storm.was_running AS w
+		"SELECT count(*) = 0 AND (SELECT count(*) FROM awa.verify_terminal_counters()) = 0
+		 AND (SELECT count(*) FROM awa.verify_available_counts()) = 0 FROM storm.was_running AS w
 		 WHERE NOT EXISTS (SELECT 1 FROM awa.deferred_jobs AS d WHERE d.job_id = w.job_id AND d.state = 'retryable')"
 	q "UPDATE awa.deferred_jobs SET run_at = now() - interval '1 second' WHERE queue = 'crash_q'" >/dev/null
 	for _ in $(seq 1 50); do
@@ -271,6 +274,8 @@ if $have_rescue; then
 fi
 check "verify_terminal_counters() is empty after the drain" \
 	"SELECT count(*) = 0 FROM awa.verify_terminal_counters()"
+check "verify_available_counts() is empty after the drain" \
+	"SELECT count(*) = 0 FROM awa.verify_available_counts()"
 if tail -c +"$((logpos + 1))" "$log" | grep -qE 'PANIC|XX001|XX002|40P01|deadlock detected'; then
 	notok "the server log shows a PANIC, corruption or a deadlock after the crash"
 else

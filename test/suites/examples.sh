@@ -54,7 +54,8 @@ states() {
 		FROM (SELECT kind, state::text, count(*) AS n FROM awa.jobs GROUP BY 1, 2) AS s"
 }
 invariants() {
-	q -d "$1" -c "SELECT count(*) FROM awa.verify_terminal_counters()"
+	q -d "$1" -c "SELECT (SELECT count(*) FROM awa.verify_terminal_counters())
+		+ (SELECT count(*) FROM awa.verify_available_counts())"
 }
 json_field() {
 	$PY -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$2" "$1"

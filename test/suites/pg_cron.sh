@@ -70,5 +70,6 @@ check "the tick pruned slot 0" "$(q -c "SELECT (SELECT count(*) FROM awa.done_en
 check "the folded count is in the rollups" "$(q -c "SELECT pruned_completed_count FROM awa.queue_terminal_rollups WHERE queue = 'cron'")" 4
 check "slot 0 counter rows are gone" "$(q -c "SELECT count(*) FROM awa.queue_terminal_live_counts WHERE ready_slot = 0")" 0
 check "counters consistent" "$(q -c "SELECT count(*) FROM awa.verify_terminal_counters()")" 0
+check "available counts exact" "$(q -c "SELECT count(*) FROM awa.verify_available_counts()")" 0
 check "terminal total unchanged" "$(q -c "SELECT COALESCE((SELECT sum(live_terminal_count) FROM awa.queue_terminal_live_counts), 0) + (SELECT sum(pruned_completed_count) FROM awa.queue_terminal_rollups)")" 4
 finish
