@@ -13,7 +13,7 @@
 # Environment:
 #   BENCH_SCALE      smoke | short (default) | full
 #   BENCH_SYSTEMS    default "awa_queue awa_queue_4shards skiplocked
-#                    skiplocked_delete pgq"
+#                    skiplocked_notify skiplocked_delete pgq"
 #   BENCH_SCENARIOS  default "S1 S2 S3 S4 S5"
 #   BENCH_OUT        result folder (default bench/results)
 #   BENCH_PLOT       1 = draw the drain-by-batch PNG with gnuplot
@@ -26,8 +26,9 @@
 # Systems: awa_queue (this extension, one lane per priority),
 # awa_queue_4shards (the same with awa.set_enqueue_shards('bench', 4)),
 # skiplocked (bench/skiplocked.sql,
-# completion by UPDATE), skiplocked_delete (same table, DELETE on
-# completion), pgq (PgQ event queue, batch semantics; one consumer).
+# completion by UPDATE), skiplocked_notify (same, producers notify as
+# River, Oban and graphile-worker do; S1 and S3 only),
+# skiplocked_delete (same table, DELETE on completion), pgq (PgQ event queue, batch semantics; one consumer).
 # A system whose functions are missing from the build is reported as
 # "n/a", never measured with something else.
 set -euo pipefail
@@ -37,7 +38,7 @@ ROOT=$PWD
 . scripts/pgenv.sh
 
 BENCH_SCALE=${BENCH_SCALE:-short}
-BENCH_SYSTEMS=${BENCH_SYSTEMS:-"awa_queue awa_queue_4shards skiplocked skiplocked_delete pgq"}
+BENCH_SYSTEMS=${BENCH_SYSTEMS:-"awa_queue awa_queue_4shards skiplocked skiplocked_notify skiplocked_delete pgq"}
 BENCH_SCENARIOS=${BENCH_SCENARIOS:-"S1 S2 S3 S4 S5"}
 BENCH_OUT=${BENCH_OUT:-$ROOT/bench/results}
 if [ "$BENCH_SCALE" = smoke ]; then
@@ -311,7 +312,8 @@ s3() {
 }
 
 # Maintenance as each system runs it in production, looping in the
-# background: awa.maintenance() every 200 ms; PgQ's ticker and
+# background, once a second (awa's default rotate interval, and the
+# finest pg_cron schedule, '1 seconds'): awa.maintenance(); PgQ's
 # maint_operations; nothing for skiplocked (autovacuum, default settings).
 maint_loop() {
 	local sys=$1 db=$2
@@ -319,7 +321,7 @@ maint_loop() {
 		awa_queue*)
 			while :; do
 				q "$db" "SELECT awa.maintenance()" >/dev/null 2>>"$LOG" || true
-				sleep 0.2
+				sleep 1
 			done
 			;;
 		pgq)
@@ -333,12 +335,12 @@ maint_loop() {
 							q "$db" "SELECT $fn()" >/dev/null 2>>"$LOG" || true
 						fi
 					done
-				sleep 0.2
+				sleep 1
 			done
 			;;
 		*)
 			while :; do
-				sleep 0.2
+				sleep 1
 			done
 			;;
 	esac
@@ -407,6 +409,10 @@ s5() {
 awa_log "bench: scale $BENCH_SCALE, systems: $BENCH_SYSTEMS, scenarios: $BENCH_SCENARIOS"
 for sc in $BENCH_SCENARIOS; do
 	for sys in $BENCH_SYSTEMS; do
+		# skiplocked_notify differs from skiplocked in its producers only
+		if [ "$sys" = skiplocked_notify ] && [ "$sc" != S1 ] && [ "$sc" != S3 ]; then
+			continue
+		fi
 		t_sc=$(now)
 		db=$(db_of "$sys" "$sc")
 		if ! fresh_db "$sys" "$db"; then
