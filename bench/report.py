@@ -124,11 +124,11 @@ def main():
     # skiplocked_notify (River, Oban, graphile-worker); not a goal of the
     # issue, shown for reading the two lines above.
     for clients in ("1 ", "8"):
-        ratio = r(get(A, "S1", "1 job/txn, " + clients, "jobs_s"),
+        lfl = r(get(A, "S1", "1 job/txn, " + clients, "jobs_s"),
                   get("skiplocked_notify", "S1", "1 job/txn, " + clients, "jobs_s"))
-        if ratio is not None:
+        if lfl is not None:
             out.append(goal("(like for like) S1 single-row enqueue (%s client%s) vs skiplocked_notify"
-                            % (clients.strip(), "" if clients == "1 " else "s"), ratio, 1.0))
+                            % (clients.strip(), "" if clients == "1 " else "s"), lfl, 1.0))
     # S2/S3 for the default config and for 4 lanes per priority
     # (awa_queue_4shards).
     for sysname, suffix in ((A, ""), ("awa_queue_4shards", ", 4 shards")):

@@ -251,8 +251,8 @@ awa_complete_batch(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ArrayType  *ids;
 	ArrayType  *leases;
-	Datum	   *id_elems;
-	Datum	   *lease_elems;
+	int64	   *id_values;
+	int64	   *lease_values;
 	int			n;
 	int			i;
 	int			k;
@@ -271,16 +271,14 @@ awa_complete_batch(PG_FUNCTION_ARGS)
 	if (n == 0)
 		return (Datum) 0;
 
-	deconstruct_array(ids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
-					  &id_elems, NULL, &n);
-	deconstruct_array(leases, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
-					  &lease_elems, NULL, &n);
+	id_values = AwaInt8ArrayValues(ids, &n);
+	lease_values = AwaInt8ArrayValues(leases, &n);
 	memset(&st, 0, sizeof(st));
 	st.attempts = palloc(sizeof(Attempt) * n);
 	for (i = 0; i < n; i++)
 	{
-		st.attempts[i].job_id = DatumGetInt64(id_elems[i]);
-		st.attempts[i].run_lease = DatumGetInt64(lease_elems[i]);
+		st.attempts[i].job_id = id_values[i];
+		st.attempts[i].run_lease = lease_values[i];
 		st.attempts[i].finalized = false;
 	}
 	qsort(st.attempts, n, sizeof(Attempt), AttemptCompare);

@@ -72,8 +72,8 @@ awa_fail_batch(PG_FUNCTION_ARGS)
 	ArrayType  *leases_arr;
 	ArrayType  *errors_arr;
 	bool		terminal;
-	Datum	   *ids;
-	Datum	   *leases;
+	int64	   *ids;
+	int64	   *leases;
 	Datum	   *errors;
 	int			n;
 	int			i;
@@ -94,17 +94,15 @@ awa_fail_batch(PG_FUNCTION_ARGS)
 	n = AwaArrayLengthChecked(ids_arr, "job_ids");
 	if (n == 0)
 		return (Datum) 0;
-	deconstruct_array(ids_arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
-					  &ids, NULL, &n);
-	deconstruct_array(leases_arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
-					  &leases, NULL, &n);
+	ids = AwaInt8ArrayValues(ids_arr, &n);
+	leases = AwaInt8ArrayValues(leases_arr, &n);
 	deconstruct_array(errors_arr, TEXTOID, -1, false, TYPALIGN_INT,
 					  &errors, NULL, &n);
 	reqs = palloc0(sizeof(AwaAttemptReq) * n);
 	for (i = 0; i < n; i++)
 	{
-		reqs[i].job_id = DatumGetInt64(ids[i]);
-		reqs[i].run_lease = DatumGetInt64(leases[i]);
+		reqs[i].job_id = ids[i];
+		reqs[i].run_lease = leases[i];
 		reqs[i].end = AWA_END_BY_FAILURE;
 		reqs[i].terminal = terminal;
 		reqs[i].error = DatumGetTextPP(errors[i]);

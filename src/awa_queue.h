@@ -100,6 +100,7 @@ extern void AwaValidateShards(int shards);
 extern void AwaValidateParallelArrays(ArrayType *a, ArrayType *b,
 									  const char *a_name, const char *b_name);
 extern int	AwaArrayLengthChecked(ArrayType *arr, const char *what);
+extern int64 *AwaInt8ArrayValues(ArrayType *arr, int *n);
 extern void AwaRequireNotNull(bool isnull, const char *what);
 extern void AwaValidateRange(int value, int min, int max, const char *what);
 

@@ -103,6 +103,27 @@ AwaArrayLengthChecked(ArrayType *arr, const char *what)
 }
 
 /*
+ * AwaInt8ArrayValues
+ *		The elements of a bigint[] already checked by AwaArrayLengthChecked
+ *		(one dimension, no NULLs), as a palloc'd int64 array; *n is set to
+ *		their number.
+ */
+int64 *
+AwaInt8ArrayValues(ArrayType *arr, int *n)
+{
+	Datum	   *elems;
+	int64	   *values;
+	int			i;
+
+	deconstruct_array(arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, NULL, n);
+	values = palloc(sizeof(int64) * Max(*n, 1));
+	for (i = 0; i < *n; i++)
+		values[i] = DatumGetInt64(elems[i]);
+	return values;
+}
+
+/*
  * AwaValidateParallelArrays
  *		Two arrays that describe the same items (job_ids and run_leases)
  *		must have the same length and no NULL elements.

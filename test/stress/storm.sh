@@ -123,6 +123,7 @@ fi
 maxwait=$(grep -oE 'acquired [A-Za-z]+ on .* after [0-9.]+ ms' "$out/server.log" | sed 's/.* after \([0-9.]*\) ms/\1/' | sort -g | tail -n 1)
 echo "# longest logged lock wait: ${maxwait:-none over deadlock_timeout} ms"
 echo "# expected errors caught: $(q "SELECT coalesce(string_agg(op || ' ' || sqlstate || ' x' || n, ', '), 'none') FROM (SELECT op, sqlstate, count(*) AS n FROM storm.expected_errors GROUP BY 1, 2 ORDER BY 1, 2) AS e")"
+q "SELECT '# ' || op || ' ' || sqlstate || ': ' || message FROM storm.expected_errors WHERE message IS NOT NULL LIMIT 5"
 echo "# ledger: $(q "SELECT (SELECT count(*) FROM storm.enqueued) || ' enqueued, ' || (SELECT count(*) FROM storm.completed) || ' completions, ' || (SELECT count(*) FROM storm.failed) || ' failures, ' || (SELECT count(*) FROM storm.deleted) || ' deleted, ' || (SELECT coalesce(sum(n), 0) FROM storm.removed) || ' purged/discarded'")"
 echo "# other operations: $(q "SELECT coalesce(string_agg(op || ' ' || n, ', '), 'none') FROM (SELECT op, count(*) AS n FROM storm.ops GROUP BY 1 ORDER BY 1) AS o")"
 echo "# census: $(q "SELECT coalesce(string_agg(state || ' ' || n, ', '), 'empty') FROM (SELECT state, count(*) AS n FROM storm.census GROUP BY 1 ORDER BY 1) AS c")"
