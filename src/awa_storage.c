@@ -106,24 +106,34 @@ static AwaPlan ready_insert_fused_plan = {
 };
 
 /*
- * One row: head advance and insert in one statement with scalar
- * parameters (no arrays to build or unnest), the job id drawn from
- * awa.job_id_seq inside the statement when $1 is 0.  Returns the job id;
- * no row comes back when the lane does not exist yet (and no id is drawn).
+ * The insert of one row after a CTE "h" that advanced a lane's head and
+ * returned (seq, enqueue_shard); parameters as ONE_ROW_ARGTYPES, $1 = 0
+ * draws the id from awa.job_id_seq inside the statement.  Returns the job
+ * id and the lane's shard.
+ */
+#define ONE_ROW_INSERT_AFTER_H \
+	"INSERT INTO awa.ready_entries (" READY_COLUMNS ") " \
+	"SELECT COALESCE(rs.current_slot, 0), COALESCE(rs.generation, 0), CASE WHEN $1 = 0 " \
+	"THEN pg_catalog.nextval('awa.job_id_seq'::pg_catalog.regclass) ELSE $1 END, " \
+	"$2, $3, $4, $5, $6, $7, $8, h.seq, h.enqueue_shard, $10, $11, $12, $13, $14 " \
+	"FROM h LEFT JOIN awa.queue_ring_state AS rs ON rs.singleton " \
+	"RETURNING job_id, enqueue_shard"
+#define ONE_ROW_ARGTYPES \
+	INT8OID, TEXTOID, TEXTOID, JSONBOID, INT2OID, INT2OID, INT8OID, INT2OID, \
+	INT2OID, TIMESTAMPTZOID, TIMESTAMPTZOID, BYTEAOID, BITOID, JSONBOID, INT2OID
+
+/*
+ * One row: head advance of lane ($3, $5, $9) and insert in one statement
+ * with scalar parameters (no arrays to build or unnest).  No row comes
+ * back when the lane does not exist yet (and no id is drawn).  $15 is not
+ * used here (see the next plan).
  */
 static AwaPlan ready_insert_one_plan = {
 	.sql = "WITH h AS (UPDATE awa.queue_enqueue_heads SET next_seq = next_seq + 1 "
 	"WHERE queue = $3 AND priority = $5 AND enqueue_shard = $9 "
-	"RETURNING next_seq - 1 AS seq) "
-	"INSERT INTO awa.ready_entries (" READY_COLUMNS ") "
-	"SELECT COALESCE(rs.current_slot, 0), COALESCE(rs.generation, 0), CASE WHEN $1 = 0 "
-	"THEN pg_catalog.nextval('awa.job_id_seq'::pg_catalog.regclass) ELSE $1 END, "
-	"$2, $3, $4, $5, $6, $7, $8, h.seq, $9, $10, $11, $12, $13, $14 "
-	"FROM h LEFT JOIN awa.queue_ring_state AS rs ON rs.singleton RETURNING job_id",
-	.nargs = 14,
-	.argtypes = {INT8OID, TEXTOID, TEXTOID, JSONBOID, INT2OID, INT2OID, INT8OID,
-		INT2OID, INT2OID, TIMESTAMPTZOID, TIMESTAMPTZOID, BYTEAOID, BITOID,
-	JSONBOID}
+	"RETURNING next_seq - 1 AS seq, enqueue_shard) " ONE_ROW_INSERT_AFTER_H,
+	.nargs = 15,
+	.argtypes = {ONE_ROW_ARGTYPES}
 };
 
 /*
@@ -131,10 +141,9 @@ static AwaPlan ready_insert_one_plan = {
  * statement, on the first lane whose enqueue head is not locked by another
  * producer, trying lanes from the rotor pick $9 onwards among the $15
  * shards (FOR UPDATE SKIP LOCKED, so a producer never queues behind
- * another while a lane is free).  Returns the job id and the lane's
- * shard; no row when every lane is busy or when the rotor's own lane does
- * not exist yet (the caller then creates it, so lanes keep being created
- * and rows keep spreading over all of them).
+ * another while a lane is free).  No row when every lane is busy or when
+ * the rotor's own lane does not exist yet (the caller then creates it, so
+ * lanes keep being created and rows keep spreading over all of them).
  */
 static AwaPlan ready_insert_free_lane_plan = {
 	.sql = "WITH pick AS (SELECT e.enqueue_shard FROM awa.queue_enqueue_heads AS e "
@@ -145,17 +154,9 @@ static AwaPlan ready_insert_free_lane_plan = {
 	"h AS (UPDATE awa.queue_enqueue_heads AS e SET next_seq = e.next_seq + 1 "
 	"FROM pick WHERE e.queue = $3 AND e.priority = $5 "
 	"AND e.enqueue_shard = pick.enqueue_shard "
-	"RETURNING e.next_seq - 1 AS seq, e.enqueue_shard) "
-	"INSERT INTO awa.ready_entries (" READY_COLUMNS ") "
-	"SELECT COALESCE(rs.current_slot, 0), COALESCE(rs.generation, 0), CASE WHEN $1 = 0 "
-	"THEN pg_catalog.nextval('awa.job_id_seq'::pg_catalog.regclass) ELSE $1 END, "
-	"$2, $3, $4, $5, $6, $7, $8, h.seq, h.enqueue_shard, $10, $11, $12, $13, $14 "
-	"FROM h LEFT JOIN awa.queue_ring_state AS rs ON rs.singleton "
-	"RETURNING job_id, enqueue_shard",
+	"RETURNING e.next_seq - 1 AS seq, e.enqueue_shard) " ONE_ROW_INSERT_AFTER_H,
 	.nargs = 15,
-	.argtypes = {INT8OID, TEXTOID, TEXTOID, JSONBOID, INT2OID, INT2OID, INT8OID,
-		INT2OID, INT2OID, TIMESTAMPTZOID, TIMESTAMPTZOID, BYTEAOID, BITOID,
-	JSONBOID, INT2OID}
+	.argtypes = {ONE_ROW_ARGTYPES}
 };
 
 /* advance one lane's enqueue head by n; no row when the lane is missing */
@@ -608,6 +609,23 @@ AdvanceHead(text *queue, int16 priority, int16 shard, int64 n)
 }
 
 /*
+ * InsertOneRowWith
+ *		Run one of the single-row insert plans; on success set the row's id
+ *		and shard from its RETURNING and return true, else (no lane taken)
+ *		return false.
+ */
+static bool
+InsertOneRowWith(AwaPlan *plan, Datum *values, const char *nulls, AwaJobRow *r)
+{
+	awa_backend_stats.enqueue_fused_statements++;
+	if (AwaPlanExec(plan, values, nulls, false, 0, SPI_OK_INSERT_RETURNING) != 1)
+		return false;
+	r->job_id = AwaSpiGetInt64(0, 1, 0);
+	r->enqueue_shard = (int16) AwaSpiGetInt64(0, 2, 0);
+	return true;
+}
+
+/*
  * InsertOneReadyRow
  *		The single-row writer of AwaInsertReadyRows: advance the lane's head
  *		by one and insert the row in one statement, creating the lane when
@@ -643,27 +661,14 @@ InsertOneReadyRow(AwaJobRow *r)
 	values[13] = PointerGetDatum(r->payload);
 	if (r->payload == NULL)
 		nulls[13] = 'n';
-	if (r->free_shards > 1)
-	{
-		values[14] = Int16GetDatum(r->free_shards);
-		awa_backend_stats.enqueue_fused_statements++;
-		if (AwaPlanExec(&ready_insert_free_lane_plan, values, nulls, false, 0,
-						SPI_OK_INSERT_RETURNING) == 1)
-		{
-			r->job_id = AwaSpiGetInt64(0, 1, 0);
-			r->enqueue_shard = (int16) AwaSpiGetInt64(0, 2, 0);
-			return;
-		}
-	}
+	values[14] = Int16GetDatum(r->free_shards);
+	if (r->free_shards > 1 &&
+		InsertOneRowWith(&ready_insert_free_lane_plan, values, nulls, r))
+		return;
 	for (attempt = 0; attempt < 2; attempt++)
 	{
-		awa_backend_stats.enqueue_fused_statements++;
-		if (AwaPlanExec(&ready_insert_one_plan, values, nulls, false, 0,
-						SPI_OK_INSERT_RETURNING) == 1)
-		{
-			r->job_id = AwaSpiGetInt64(0, 1, 0);
+		if (InsertOneRowWith(&ready_insert_one_plan, values, nulls, r))
 			return;
-		}
 		EnsureLane(r->queue, r->priority, r->enqueue_shard);
 	}
 	elog(ERROR, "awa_queue: lane could not be created");
