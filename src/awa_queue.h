@@ -238,11 +238,14 @@ extern AwaBackendStats awa_backend_stats;
 
 /*
  * AWA_ATTEMPT_STATE_DELETE_USING(src): forget heartbeat/progress of the
- * attempts (job_id, run_lease) of src.
+ * attempts (job_id, run_lease) of src.  Only short jobs never heartbeat,
+ * so the table is usually empty: the EXISTS is one initplan probe that
+ * skips the per-attempt key probes then (same result either way).
  */
 #define AWA_ATTEMPT_STATE_DELETE_USING(src) \
 	"DELETE FROM awa.attempt_state AS a USING " src " AS s " \
-	"WHERE a.job_id = s.job_id AND a.run_lease = s.run_lease"
+	"WHERE a.job_id = s.job_id AND a.run_lease = s.run_lease " \
+	"AND EXISTS (SELECT 1 FROM awa.attempt_state)"
 
 /*
  * AWA_DONE_NARROW_INSERT_FROM(src): terminal rows of claimed attempts; the
