@@ -137,7 +137,25 @@ static AwaPlan ready_insert_one_plan = {
 };
 
 /*
- * One row that any lane of its (queue, priority) may take: the same
+ * One row that any lane of its (queue, priority) may take, first try: its
+ * rotor pick's lane ($9) unless another producer holds it (one key probe,
+ * FOR UPDATE SKIP LOCKED).  No row when that lane is busy or missing.
+ */
+static AwaPlan ready_insert_rotor_free_plan = {
+	.sql = "WITH pick AS (SELECT e.enqueue_shard FROM awa.queue_enqueue_heads AS e "
+	"WHERE e.queue = $3 AND e.priority = $5 AND e.enqueue_shard = $9 "
+	"AND e.enqueue_shard < $15 FOR UPDATE SKIP LOCKED), "
+	"h AS (UPDATE awa.queue_enqueue_heads AS e SET next_seq = e.next_seq + 1 "
+	"FROM pick WHERE e.queue = $3 AND e.priority = $5 "
+	"AND e.enqueue_shard = pick.enqueue_shard "
+	"RETURNING e.next_seq - 1 AS seq, e.enqueue_shard) " ONE_ROW_INSERT_AFTER_H,
+	.nargs = 15,
+	.argtypes = {ONE_ROW_ARGTYPES}
+};
+
+/*
+ * One row that any lane of its (queue, priority) may take, second try
+ * (its rotor lane was busy): the same
  * statement, on the first lane whose enqueue head is not locked by another
  * producer, trying lanes from the rotor pick $9 onwards among the $15
  * shards (FOR UPDATE SKIP LOCKED, so a producer never queues behind
@@ -630,10 +648,11 @@ InsertOneRowWith(AwaPlan *plan, Datum *values, const char *nulls, AwaJobRow *r)
  *		The single-row writer of AwaInsertReadyRows: advance the lane's head
  *		by one and insert the row in one statement, creating the lane when
  *		missing; a row without a job id gets one from awa.job_id_seq.  A row
- *		that any lane may take goes to the first lane not locked by another
- *		producer (SKIP LOCKED, never waiting), and only when every existing
- *		lane is busy to its rotor pick (waiting).  Locks the enqueue-head
- *		row until commit.
+ *		that any lane may take goes to its rotor pick's lane when no other
+ *		producer holds it, else to the first lane not locked by another
+ *		producer (SKIP LOCKED, never waiting), and only when every lane is
+ *		busy to its rotor pick (waiting).  Locks the enqueue-head row until
+ *		commit.
  */
 static void
 InsertOneReadyRow(AwaJobRow *r)
@@ -663,7 +682,8 @@ InsertOneReadyRow(AwaJobRow *r)
 		nulls[13] = 'n';
 	values[14] = Int16GetDatum(r->free_shards);
 	if (r->free_shards > 1 &&
-		InsertOneRowWith(&ready_insert_free_lane_plan, values, nulls, r))
+		(InsertOneRowWith(&ready_insert_rotor_free_plan, values, nulls, r) ||
+		 InsertOneRowWith(&ready_insert_free_lane_plan, values, nulls, r)))
 		return;
 	for (attempt = 0; attempt < 2; attempt++)
 	{
