@@ -116,10 +116,7 @@ awa_set_enqueue_shards(PG_FUNCTION_ARGS)
 {
 	text	   *queue = QueueArg(fcinfo);
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("shards must not be null")));
+	AwaRequireNotNull(PG_ARGISNULL(1), "shards");
 	AwaValidateShards(PG_GETARG_INT32(1));
 	SetQueueMeta(queue, -1, PG_GETARG_INT32(1), -1);
 	PG_RETURN_VOID();
@@ -136,10 +133,7 @@ awa_set_dlq_enabled(PG_FUNCTION_ARGS)
 {
 	text	   *queue = QueueArg(fcinfo);
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("enabled must not be null")));
+	AwaRequireNotNull(PG_ARGISNULL(1), "enabled");
 	SetQueueMeta(queue, -1, 0, PG_GETARG_BOOL(1) ? 1 : 0);
 	PG_RETURN_VOID();
 }

@@ -137,42 +137,42 @@ static AwaPlan ready_insert_one_plan = {
 };
 
 /*
- * One row that any lane of its (queue, priority) may take, first try: its
- * rotor pick's lane ($9) unless another producer holds it (one key probe,
- * FOR UPDATE SKIP LOCKED).  No row when that lane is busy or missing.
+ * A single row that any lane of its (queue, priority) may take: lock one
+ * lane head among the $15 shards with FOR UPDATE SKIP LOCKED (the lanes
+ * "which" selects and orders), advance it, insert.  No row when no such
+ * lane is free.
+ */
+#define FREE_LANE_INSERT(which) \
+	"WITH pick AS (SELECT e.enqueue_shard FROM awa.queue_enqueue_heads AS e " \
+	"WHERE e.queue = $3 AND e.priority = $5 AND e.enqueue_shard < $15 " which \
+	" FOR UPDATE SKIP LOCKED), " \
+	"h AS (UPDATE awa.queue_enqueue_heads AS e SET next_seq = e.next_seq + 1 " \
+	"FROM pick WHERE e.queue = $3 AND e.priority = $5 " \
+	"AND e.enqueue_shard = pick.enqueue_shard " \
+	"RETURNING e.next_seq - 1 AS seq, e.enqueue_shard) " ONE_ROW_INSERT_AFTER_H
+
+/*
+ * First try: the rotor pick's own lane ($9) unless another producer holds
+ * it (one key probe).  No row when that lane is busy or missing.
  */
 static AwaPlan ready_insert_rotor_free_plan = {
-	.sql = "WITH pick AS (SELECT e.enqueue_shard FROM awa.queue_enqueue_heads AS e "
-	"WHERE e.queue = $3 AND e.priority = $5 AND e.enqueue_shard = $9 "
-	"AND e.enqueue_shard < $15 FOR UPDATE SKIP LOCKED), "
-	"h AS (UPDATE awa.queue_enqueue_heads AS e SET next_seq = e.next_seq + 1 "
-	"FROM pick WHERE e.queue = $3 AND e.priority = $5 "
-	"AND e.enqueue_shard = pick.enqueue_shard "
-	"RETURNING e.next_seq - 1 AS seq, e.enqueue_shard) " ONE_ROW_INSERT_AFTER_H,
+	.sql = FREE_LANE_INSERT("AND e.enqueue_shard = $9"),
 	.nargs = 15,
 	.argtypes = {ONE_ROW_ARGTYPES}
 };
 
 /*
- * One row that any lane of its (queue, priority) may take, second try
- * (its rotor lane was busy): the same
- * statement, on the first lane whose enqueue head is not locked by another
- * producer, trying lanes from the rotor pick $9 onwards among the $15
- * shards (FOR UPDATE SKIP LOCKED, so a producer never queues behind
- * another while a lane is free).  No row when every lane is busy or when
- * the rotor's own lane does not exist yet (the caller then creates it, so
- * lanes keep being created and rows keep spreading over all of them).
+ * Second try (the rotor's lane was busy): the first lane not locked by
+ * another producer, from the rotor pick $9 onwards, so a producer never
+ * queues behind another while a lane is free.  No row when every lane is
+ * busy or when the rotor's own lane does not exist yet (the caller then
+ * creates it, so lanes keep being created and rows keep spreading over
+ * all of them).
  */
 static AwaPlan ready_insert_free_lane_plan = {
-	.sql = "WITH pick AS (SELECT e.enqueue_shard FROM awa.queue_enqueue_heads AS e "
-	"WHERE e.queue = $3 AND e.priority = $5 AND e.enqueue_shard < $15 "
-	"AND EXISTS (SELECT 1 FROM awa.queue_enqueue_heads AS x WHERE x.queue = $3 "
-	"AND x.priority = $5 AND x.enqueue_shard = $9) "
-	"ORDER BY (e.enqueue_shard + $15 - $9) % $15 LIMIT 1 FOR UPDATE SKIP LOCKED), "
-	"h AS (UPDATE awa.queue_enqueue_heads AS e SET next_seq = e.next_seq + 1 "
-	"FROM pick WHERE e.queue = $3 AND e.priority = $5 "
-	"AND e.enqueue_shard = pick.enqueue_shard "
-	"RETURNING e.next_seq - 1 AS seq, e.enqueue_shard) " ONE_ROW_INSERT_AFTER_H,
+	.sql = FREE_LANE_INSERT("AND EXISTS (SELECT 1 FROM awa.queue_enqueue_heads AS x "
+							"WHERE x.queue = $3 AND x.priority = $5 AND x.enqueue_shard = $9) "
+							"ORDER BY (e.enqueue_shard + $15 - $9) % $15 LIMIT 1"),
 	.nargs = 15,
 	.argtypes = {ONE_ROW_ARGTYPES}
 };
