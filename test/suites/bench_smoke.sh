@@ -28,14 +28,17 @@ not_ok() {
 	echo "not ok - $1"
 }
 
+own_cluster=false
 if [ -z "${PGPORT:-}" ] || ! psql -X -qAt -d postgres -c "SELECT 1" >/dev/null 2>&1; then
 	awa_ensure_packages
 	awa_build_install
 	awa_cluster_start test
+	own_cluster=true
 fi
 
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+# one EXIT trap for both: this one replaces the cluster's own (pgenv.sh)
+trap 'rm -rf "$out"; if $own_cluster; then awa_cluster_stop; fi' EXIT
 systems="awa_queue awa_queue_4shards skiplocked skiplocked_notify skiplocked_delete pgq"
 scenarios="S1 S2 S3 S4 S5"
 
