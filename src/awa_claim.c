@@ -57,10 +57,17 @@
  * Pick the next lane: best effective priority of its first available row,
  * then the oldest such row; lanes whose rows were all deleted
  * (claim_seq < next_seq but no row) come last and get their gap closed.
- * Locks the chosen claim head, skipping locked ones.
+ * Locks the chosen claim head, skipping locked ones.  The fifth column
+ * counts the candidate lanes not visited yet (the chosen one included):
+ * when it is 1 the call needs no further pick.
  */
 static AwaPlan lane_pick_plan = {
-	.sql = "SELECT ch.priority, ch.enqueue_shard, eh.next_seq, ch.claim_seq "
+	.sql = "SELECT ch.priority, ch.enqueue_shard, eh.next_seq, ch.claim_seq, "
+	"(SELECT pg_catalog.count(*) FROM awa.queue_claim_heads AS c2 "
+	"JOIN awa.queue_enqueue_heads AS e2 ON e2.queue = c2.queue "
+	"AND e2.priority = c2.priority AND e2.enqueue_shard = c2.enqueue_shard "
+	"WHERE c2.queue = $1 AND c2.claim_seq < e2.next_seq "
+	"AND NOT (c2.priority::pg_catalog.int4 * 100 + c2.enqueue_shard = ANY ($2))) "
 	"FROM awa.queue_claim_heads AS ch "
 	"JOIN awa.queue_enqueue_heads AS eh ON eh.queue = ch.queue "
 	"AND eh.priority = ch.priority AND eh.enqueue_shard = ch.enqueue_shard "
@@ -210,6 +217,7 @@ awa_claim_batch(PG_FUNCTION_ARGS)
 		int16		shard;
 		int64		next_seq;
 		int64		claim_seq;
+		bool		last_lane;
 		int			claimed;
 		int			i;
 
@@ -225,6 +233,7 @@ awa_claim_batch(PG_FUNCTION_ARGS)
 		shard = (int16) AwaSpiGetInt64(0, 2, 0);
 		next_seq = AwaSpiGetInt64(0, 3, 0);
 		claim_seq = AwaSpiGetInt64(0, 4, 0);
+		last_lane = AwaSpiGetInt64(0, 5, 0) <= 1;
 		visited[nvisited++] = Int32GetDatum((int32) priority * 100 + shard);
 
 		claim_args[0] = PointerGetDatum(queue);
@@ -263,6 +272,9 @@ awa_claim_batch(PG_FUNCTION_ARGS)
 			}
 		}
 		remaining -= claimed;
+		/* the only candidate lane left: another pick would find none */
+		if (last_lane)
+			break;
 	}
 
 	/* unique claims of jobs whose mask differs between available and running */
