@@ -63,11 +63,13 @@ CREATE TABLE awa.queue_claim_heads (
 	priority smallint NOT NULL,
 	enqueue_shard smallint NOT NULL DEFAULT 0,
 	claim_seq bigint NOT NULL DEFAULT 1,
+	last_claimed_slot integer,
 	PRIMARY KEY (queue, priority, enqueue_shard)
 ) WITH (fillfactor = 50, autovacuum_vacuum_scale_factor = 0,
 		autovacuum_vacuum_threshold = 200, autovacuum_vacuum_cost_limit = 2000,
 		autovacuum_vacuum_cost_delay = 2);
 COMMENT ON TABLE awa.queue_claim_heads IS 'per lane: the lowest lane_seq not yet passed by claims';
+COMMENT ON COLUMN awa.queue_claim_heads.last_claimed_slot IS 'ready slot of the last row claimed from the lane (NULL before the first claim): where a claim looks first';
 
 /*
  * Ring cursors.  The rows are created lazily by the first rotation (a

@@ -79,6 +79,44 @@ SELECT kind, claim_slot FROM awa.claim_batch('ring', 10);
 SELECT c.claim_slot, r.kind, c.ready_slot FROM awa.lease_claims AS c
 JOIN awa.ready_entries AS r USING (job_id) WHERE c.queue = 'ring' ORDER BY c.lane_seq;
 
+-- the near claim: a claim looks first in the slot of the lane's last claimed
+-- row, the slot after it and the current slot, and takes rows only when they
+-- are the lane's next positions; otherwise the general claim runs (counted in
+-- claim_general_statements)
+SELECT value AS general0 FROM awa.backend_stats() WHERE name = 'claim_general_statements' \gset
+UPDATE awa.queue_ring_state SET current_slot = 5;
+SELECT awa.enqueue('n1', queue => 'near') > 0 AS ok;
+SELECT kind FROM awa.claim_batch('near', 1);
+UPDATE awa.queue_ring_state SET current_slot = 6;
+SELECT awa.enqueue('n2', queue => 'near') > 0 AS ok;
+UPDATE awa.queue_ring_state SET current_slot = 7;
+SELECT awa.enqueue('n3', queue => 'near') > 0 AS ok;
+-- slots 5 (last claimed), 6 (after it), 7 (current): found there
+SELECT kind FROM awa.claim_batch('near', 10);
+SELECT value - :general0 AS general_runs FROM awa.backend_stats() WHERE name = 'claim_general_statements';
+SELECT last_claimed_slot FROM awa.queue_claim_heads WHERE queue = 'near';
+-- n5 sits in slot 10, outside the near slots (8, 9, 11) of the second claim
+UPDATE awa.queue_ring_state SET current_slot = 8;
+SELECT awa.enqueue('n4', queue => 'near') > 0 AS ok;
+UPDATE awa.queue_ring_state SET current_slot = 10;
+SELECT awa.enqueue('n5', queue => 'near') > 0 AS ok;
+UPDATE awa.queue_ring_state SET current_slot = 11;
+SELECT awa.enqueue('n6', queue => 'near') > 0 AS ok;
+SELECT kind FROM awa.claim_batch('near', 1);
+SELECT kind FROM awa.claim_batch('near', 10);
+SELECT value - :general0 AS general_runs FROM awa.backend_stats() WHERE name = 'claim_general_statements';
+-- a hole (cancelled unclaimed row) between the next rows: the general claim
+-- takes the rest and closes the gap
+SELECT awa.enqueue('n7', queue => 'near') > 0 AS ok;
+SELECT awa.enqueue('n8', queue => 'near') AS n8 \gset
+SELECT awa.enqueue('n9', queue => 'near') > 0 AS ok;
+SELECT awa.cancel(:n8);
+SELECT kind FROM awa.claim_batch('near', 10);
+SELECT value - :general0 AS general_runs FROM awa.backend_stats() WHERE name = 'claim_general_statements';
+SELECT claim_seq = next_seq AS drained FROM awa.queue_claim_heads
+JOIN awa.queue_enqueue_heads USING (queue, priority, enqueue_shard) WHERE queue = 'near';
+SELECT available, running, terminal FROM awa.queue_counts('near');
+
 -- a unique job whose mask has available but not running releases its key on claim
 SELECT awa.enqueue('u', queue => 'uq', unique_key => '\xaa', unique_states => B'01000000') > 0 AS ok;
 SELECT pg_catalog.count(*) AS held FROM awa.job_unique_claims WHERE unique_key = '\xaa';

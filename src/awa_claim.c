@@ -57,12 +57,15 @@
  * Pick the next lane: best effective priority of its first available row,
  * then the oldest such row; lanes whose rows were all deleted
  * (claim_seq < next_seq but no row) come last and get their gap closed.
- * Locks the chosen claim head, skipping locked ones.  The fifth column
- * counts the candidate lanes not visited yet (the chosen one included):
- * when it is 1 the call needs no further pick.
+ * Locks the chosen claim head, skipping locked ones.  Columns: the lane
+ * (priority, shard), its next_seq and claim_seq, the ready slot of its
+ * last claimed row and the queue ring's current slot (for the near
+ * claim), and the number of candidate lanes not visited yet (the chosen
+ * one included): when it is 1 the call needs no further pick.
  */
 static AwaPlan lane_pick_plan = {
 	.sql = "SELECT ch.priority, ch.enqueue_shard, eh.next_seq, ch.claim_seq, "
+	"ch.last_claimed_slot, " AWA_QUEUE_RING_SLOT_SQL ", "
 	"(SELECT pg_catalog.count(*) FROM awa.queue_claim_heads AS c2 "
 	"JOIN awa.queue_enqueue_heads AS e2 ON e2.queue = c2.queue "
 	"AND e2.priority = c2.priority AND e2.enqueue_shard = c2.enqueue_shard "
@@ -86,42 +89,244 @@ static AwaPlan lane_pick_plan = {
 };
 
 /*
+ * The cheap first pick of a call: the number of candidate lanes (those
+ * with unclaimed positions, not paused) and, only when there is exactly
+ * one, that lane locked FOR UPDATE SKIP LOCKED (NULL when another claimer
+ * holds it).  With one candidate no ordering is needed, so the call skips
+ * the full pick, whose probe of every ready partition for the head row's
+ * run_at is most of the cost of claiming a few jobs.  With more than one
+ * nothing is locked and the call falls back to lane_pick_plan.
+ */
+static AwaPlan lane_single_plan = {
+	.sql = "SELECT n.candidates, l.priority, l.enqueue_shard, l.next_seq, l.claim_seq, "
+	"l.last_claimed_slot, " AWA_QUEUE_RING_SLOT_SQL " "
+	"FROM (SELECT pg_catalog.count(*) AS candidates FROM awa.queue_claim_heads AS c2 "
+	"JOIN awa.queue_enqueue_heads AS e2 ON e2.queue = c2.queue "
+	"AND e2.priority = c2.priority AND e2.enqueue_shard = c2.enqueue_shard "
+	"WHERE c2.queue = $1 AND c2.claim_seq < e2.next_seq "
+	"AND NOT EXISTS (SELECT 1 FROM awa.queue_meta AS m WHERE m.queue = $1 AND m.paused)) AS n "
+	"LEFT JOIN LATERAL (SELECT ch.priority, ch.enqueue_shard, eh.next_seq, ch.claim_seq, "
+	"ch.last_claimed_slot "
+	"FROM awa.queue_claim_heads AS ch "
+	"JOIN awa.queue_enqueue_heads AS eh ON eh.queue = ch.queue "
+	"AND eh.priority = ch.priority AND eh.enqueue_shard = ch.enqueue_shard "
+	"WHERE n.candidates = 1 AND ch.queue = $1 AND ch.claim_seq < eh.next_seq "
+	"FOR UPDATE OF ch SKIP LOCKED) AS l ON true",
+	.nargs = 1,
+	.argtypes = {TEXTOID}
+};
+
+/*
  * Claim up to $4 rows of one (locked) lane, FIFO from its claim_seq $9
  * (read under the lock by the lane pick, so the scan starts at the
  * index position instead of walking claimed history); advance its claim head
- * past them (or to the committed next_seq $5 read before the scan, when
- * fewer rows were found: gap recovery); append the receipts; return the
- * claimed jobs in lane order as awa.claimed_job columns plus the unique
- * mask.
+ * past them and remember the ready slot of the last one; append the
+ * receipts; return the claimed jobs in lane order as awa.claimed_job
+ * columns plus the unique mask.
+ *
+ * LANE_CLAIM_SQL(sel_ctes, gap_advance, adv_guard) is shared by the two
+ * claim statements.  sel_ctes defines "sel", the rows to take;
+ * gap_advance is an extra GREATEST() argument for the claim head;
+ * adv_guard an extra condition on the head update.
+ */
+#define LANE_CLAIM_COLUMNS \
+	"r.ready_slot, r.ready_generation, r.job_id, r.kind, r.queue, " \
+	"r.args, r.priority, r.attempt, r.run_lease, r.max_attempts, r.lane_seq, " \
+	"r.enqueue_shard, r.run_at, r.unique_key, r.unique_states, r.payload " \
+	"FROM awa.ready_entries AS r WHERE r.queue = $1 AND r.priority = $2 " \
+	"AND r.enqueue_shard = $3 AND r.lane_seq >= $9 "
+#define LANE_CLAIM_SQL(sel_ctes, gap_advance, adv_guard) \
+	"WITH " sel_ctes ", " \
+	"adv AS (UPDATE awa.queue_claim_heads AS ch SET claim_seq = GREATEST(ch.claim_seq, " \
+	"(SELECT pg_catalog.max(s.lane_seq) + 1 FROM sel AS s)" gap_advance "), " \
+	"last_claimed_slot = COALESCE((SELECT s.ready_slot FROM sel AS s " \
+	"ORDER BY s.lane_seq DESC LIMIT 1), ch.last_claimed_slot) " \
+	"WHERE ch.queue = $1 AND ch.priority = $2 AND ch.enqueue_shard = $3" adv_guard "), " \
+	"rcpt AS (SELECT " AWA_CLAIM_RING_SLOT_SQL " AS claim_slot, s.job_id, " \
+	"s.run_lease + 1 AS run_lease, s.ready_slot, s.ready_generation, s.kind, s.queue, " \
+	"s.priority, (" EFFECTIVE_PRIORITY("s.priority", "s.run_at", "$6", "$7") ")::pg_catalog.int2 " \
+	"AS effective_priority, (s.attempt + 1)::pg_catalog.int2 AS attempt, s.max_attempts, " \
+	"s.lane_seq, s.enqueue_shard, $6 AS claimed_at, $6 + $8 AS deadline_at, " \
+	"s.unique_key, s.unique_states, s.args, s.payload FROM sel AS s), " \
+	"ins AS (" AWA_RECEIPT_INSERT_FROM("rcpt") ") " \
+	"SELECT s.job_id, s.run_lease, s.kind, s.queue, s.args, s.priority, s.attempt, " \
+	"s.max_attempts, COALESCE(s.payload -> 'metadata', '{}'::pg_catalog.jsonb), " \
+	"CASE WHEN s.payload IS NULL THEN '{}'::pg_catalog.text[] " \
+	"ELSE ARRAY(SELECT pg_catalog.jsonb_array_elements_text(s.payload -> 'tags')) END, " \
+	"s.claimed_at, s.deadline_at, s.claim_slot, s.effective_priority, s.unique_key, " \
+	"s.unique_states FROM rcpt AS s ORDER BY s.lane_seq"
+
+/*
+ * The general claim: the lane's rows in every ready slot.  When it finds
+ * fewer rows than it may take, the claim head moves to the committed
+ * next_seq $5 read before the scan (gap recovery: the positions it did not
+ * see were deleted).
  */
 static AwaPlan lane_claim_plan = {
-	.sql = "WITH sel AS (SELECT r.ready_slot, r.ready_generation, r.job_id, r.kind, r.queue, "
-	"r.args, r.priority, r.attempt, r.run_lease, r.max_attempts, r.lane_seq, "
-	"r.enqueue_shard, r.run_at, r.unique_key, r.unique_states, r.payload "
-	"FROM awa.ready_entries AS r WHERE r.queue = $1 AND r.priority = $2 "
-	"AND r.enqueue_shard = $3 AND r.lane_seq >= $9 "
-	"ORDER BY r.lane_seq LIMIT $4), "
-	"adv AS (UPDATE awa.queue_claim_heads AS ch SET claim_seq = GREATEST(ch.claim_seq, "
-	"(SELECT pg_catalog.max(s.lane_seq) + 1 FROM sel AS s), "
-	"CASE WHEN (SELECT pg_catalog.count(*) FROM sel) < $4 THEN $5 END) "
-	"WHERE ch.queue = $1 AND ch.priority = $2 AND ch.enqueue_shard = $3), "
-	"rcpt AS (SELECT " AWA_CLAIM_RING_SLOT_SQL " AS claim_slot, s.job_id, "
-	"s.run_lease + 1 AS run_lease, s.ready_slot, s.ready_generation, s.kind, s.queue, "
-	"s.priority, (" EFFECTIVE_PRIORITY("s.priority", "s.run_at", "$6", "$7") ")::pg_catalog.int2 "
-	"AS effective_priority, (s.attempt + 1)::pg_catalog.int2 AS attempt, s.max_attempts, "
-	"s.lane_seq, s.enqueue_shard, $6 AS claimed_at, $6 + $8 AS deadline_at, "
-	"s.unique_key, s.unique_states, s.args, s.payload FROM sel AS s), "
-	"ins AS (" AWA_RECEIPT_INSERT_FROM("rcpt") ") "
-	"SELECT s.job_id, s.run_lease, s.kind, s.queue, s.args, s.priority, s.attempt, "
-	"s.max_attempts, COALESCE(s.payload -> 'metadata', '{}'::pg_catalog.jsonb), "
-	"CASE WHEN s.payload IS NULL THEN '{}'::pg_catalog.text[] "
-	"ELSE ARRAY(SELECT pg_catalog.jsonb_array_elements_text(s.payload -> 'tags')) END, "
-	"s.claimed_at, s.deadline_at, s.claim_slot, s.effective_priority, s.unique_key, "
-	"s.unique_states FROM rcpt AS s ORDER BY s.lane_seq",
+	.sql = LANE_CLAIM_SQL("sel AS (SELECT " LANE_CLAIM_COLUMNS
+						  "ORDER BY r.lane_seq LIMIT $4)",
+						  ", CASE WHEN (SELECT pg_catalog.count(*) FROM sel) < $4 THEN $5 END",
+						  ""),
 	.nargs = 9,
 	.argtypes = {TEXTOID, INT2OID, INT2OID, INT4OID, INT8OID, TIMESTAMPTZOID,
 	FLOAT8OID, INTERVALOID, INT8OID}
 };
+
+/*
+ * The near claim: only the ready slots $10, $11, $12 (the slot of the
+ * lane's last claimed row, the one after it, and the current slot), so
+ * that the executor opens three partitions instead of every slot.  A row
+ * of the lane may sit in another slot (an enqueue reads the ring cursor
+ * before it waits for the lane's head), so the rows found are taken only
+ * when they are provably the lane's next ones: consecutive positions
+ * from claim_seq $9, and either $4 of them or reaching the committed
+ * next_seq $5.  Otherwise nothing is written and no row is returned, and
+ * the caller runs the general claim.  No gap recovery here: the claim
+ * head only moves past rows this statement takes.
+ */
+static AwaPlan lane_claim_near_plan = {
+	.sql = LANE_CLAIM_SQL("near AS (SELECT " LANE_CLAIM_COLUMNS
+						  "AND r.ready_slot IN ($10, $11, $12) "
+						  "ORDER BY r.lane_seq LIMIT $4), "
+						  "span AS (SELECT pg_catalog.count(*) AS n, "
+						  "pg_catalog.min(lane_seq) AS lo, pg_catalog.max(lane_seq) AS hi "
+						  "FROM near), "
+						  "sel AS (SELECT near.* FROM near, span WHERE span.lo = $9 "
+						  "AND span.hi - span.lo + 1 = span.n "
+						  "AND (span.n = $4 OR span.hi + 1 = $5))",
+						  "",
+						  " AND EXISTS (SELECT 1 FROM sel)"),
+	.nargs = 12,
+	.argtypes = {TEXTOID, INT2OID, INT2OID, INT4OID, INT8OID, TIMESTAMPTZOID,
+	FLOAT8OID, INTERVALOID, INT8OID, INT4OID, INT4OID, INT4OID}
+};
+
+/* the lane a pick chose, locked by this transaction */
+typedef struct ClaimLane
+{
+	int16		priority;
+	int16		shard;
+	int64		next_seq;		/* committed, read before the claim scan */
+	int64		claim_seq;		/* read under the lock */
+	int32		near_slots[3];	/* slots the near claim looks in */
+	bool		last_lane;		/* no other candidate lane is left */
+} ClaimLane;
+
+/* what the cheap first pick found */
+typedef enum SingleLaneOutcome
+{
+	SINGLE_NONE,				/* no candidate lane (or the queue is paused) */
+	SINGLE_BUSY,				/* one candidate, held by another claimer */
+	SINGLE_LOCKED,				/* one candidate, now locked by us */
+	SINGLE_MANY					/* several candidates: use the full pick */
+} SingleLaneOutcome;
+
+/*
+ * ReadPickedLane
+ *		Fill *lane from row 0 of a pick's result, whose lane columns
+ *		(priority, shard, next_seq, claim_seq, last_claimed_slot, ring
+ *		cursor) start at column "first".  The near slots are the slot of
+ *		the lane's last claimed row, the slot after it and the current
+ *		slot (only the current one when the lane was never claimed from).
+ */
+static void
+ReadPickedLane(int first, ClaimLane *lane)
+{
+	int32		cursor = (int32) AwaSpiGetInt64(0, first + 5, 0);
+	int32		last = (int32) AwaSpiGetInt64(0, first + 4, cursor);
+
+	lane->priority = (int16) AwaSpiGetInt64(0, first, 0);
+	lane->shard = (int16) AwaSpiGetInt64(0, first + 1, 0);
+	lane->next_seq = AwaSpiGetInt64(0, first + 2, 0);
+	lane->claim_seq = AwaSpiGetInt64(0, first + 3, 0);
+	lane->near_slots[0] = last;
+	lane->near_slots[1] = (last + 1) % AWA_QUEUE_SLOT_COUNT;
+	lane->near_slots[2] = cursor;
+}
+
+/*
+ * LockSingleCandidateLane
+ *		Run lane_single_plan.  Returns SINGLE_LOCKED with *lane filled when
+ *		the queue has exactly one candidate lane and its claim head is now
+ *		locked by this transaction; otherwise says why not.  Never waits
+ *		(SKIP LOCKED).
+ */
+static SingleLaneOutcome
+LockSingleCandidateLane(text *queue, ClaimLane *lane)
+{
+	Datum		args[1];
+	int64		candidates;
+	bool		isnull;
+
+	args[0] = PointerGetDatum(queue);
+	AwaPlanExec(&lane_single_plan, args, NULL, false, 0, SPI_OK_SELECT);
+	candidates = AwaSpiGetInt64(0, 1, 0);
+	if (candidates != 1)
+		return candidates == 0 ? SINGLE_NONE : SINGLE_MANY;
+	(void) AwaSpiGetDatum(0, 2, &isnull);
+	if (isnull)
+		return SINGLE_BUSY;
+	ReadPickedLane(2, lane);
+	lane->last_lane = true;
+	return SINGLE_LOCKED;
+}
+
+/*
+ * LockBestLane
+ *		Run lane_pick_plan: lock the best candidate lane not visited yet
+ *		(SKIP LOCKED).  Returns false when there is none to take.
+ */
+static bool
+LockBestLane(text *queue, Datum *visited, int nvisited, TimestampTz now,
+			 double aging_secs, ClaimLane *lane)
+{
+	Datum		args[4];
+
+	args[0] = PointerGetDatum(queue);
+	args[1] = PointerGetDatum(construct_array(visited, nvisited, INT4OID, 4,
+											  true, TYPALIGN_INT));
+	args[2] = TimestampTzGetDatum(now);
+	args[3] = Float8GetDatum(aging_secs);
+	if (AwaPlanExec(&lane_pick_plan, args, NULL, false, 1, SPI_OK_SELECT) == 0)
+		return false;
+	ReadPickedLane(1, lane);
+	lane->last_lane = AwaSpiGetInt64(0, 7, 0) <= 1;
+	return true;
+}
+
+/*
+ * ClaimFromLane
+ *		Claim up to max_jobs rows of a locked lane: the near claim first,
+ *		the general claim when it took nothing.  Returns the number of rows
+ *		claimed, left in SPI_tuptable.
+ */
+static int
+ClaimFromLane(text *queue, const ClaimLane *lane, int32 max_jobs,
+			  TimestampTz now, double aging_secs, Datum deadline)
+{
+	Datum		args[12];
+	int			claimed;
+
+	args[0] = PointerGetDatum(queue);
+	args[1] = Int16GetDatum(lane->priority);
+	args[2] = Int16GetDatum(lane->shard);
+	args[3] = Int32GetDatum(max_jobs);
+	args[4] = Int64GetDatum(lane->next_seq);
+	args[5] = TimestampTzGetDatum(now);
+	args[6] = Float8GetDatum(aging_secs);
+	args[7] = deadline;
+	args[8] = Int64GetDatum(lane->claim_seq);
+	args[9] = Int32GetDatum(lane->near_slots[0]);
+	args[10] = Int32GetDatum(lane->near_slots[1]);
+	args[11] = Int32GetDatum(lane->near_slots[2]);
+	awa_backend_stats.claim_lane_statements++;
+	claimed = AwaPlanExec(&lane_claim_near_plan, args, NULL, false, 0,
+						  SPI_OK_SELECT);
+	if (claimed > 0)
+		return claimed;
+	awa_backend_stats.claim_general_statements++;
+	return AwaPlanExec(&lane_claim_plan, args, NULL, false, 0, SPI_OK_SELECT);
+}
 
 /* number of awa.claimed_job columns returned by the claim statement */
 #define CLAIMED_JOB_COLUMNS 15
@@ -211,43 +416,27 @@ awa_claim_batch(PG_FUNCTION_ARGS)
 	AwaSpiConnect();
 	while (remaining > 0 && nvisited < (AWA_PRIORITY_MAX + 1) * AWA_SHARDS_MAX)
 	{
-		Datum		pick_args[4];
-		Datum		claim_args[9];
-		int16		priority;
-		int16		shard;
-		int64		next_seq;
-		int64		claim_seq;
-		bool		last_lane;
+		ClaimLane	lane;
 		int			claimed;
 		int			i;
 
-		pick_args[0] = PointerGetDatum(queue);
-		pick_args[1] = PointerGetDatum(construct_array(visited, nvisited, INT4OID,
-													   4, true, TYPALIGN_INT));
-		pick_args[2] = TimestampTzGetDatum(now);
-		pick_args[3] = Float8GetDatum(aging_secs);
-		if (AwaPlanExec(&lane_pick_plan, pick_args, NULL, false, 1,
-						SPI_OK_SELECT) == 0)
-			break;
-		priority = (int16) AwaSpiGetInt64(0, 1, 0);
-		shard = (int16) AwaSpiGetInt64(0, 2, 0);
-		next_seq = AwaSpiGetInt64(0, 3, 0);
-		claim_seq = AwaSpiGetInt64(0, 4, 0);
-		last_lane = AwaSpiGetInt64(0, 5, 0) <= 1;
-		visited[nvisited++] = Int32GetDatum((int32) priority * 100 + shard);
+		if (nvisited == 0)
+		{
+			SingleLaneOutcome single = LockSingleCandidateLane(queue, &lane);
 
-		claim_args[0] = PointerGetDatum(queue);
-		claim_args[1] = Int16GetDatum(priority);
-		claim_args[2] = Int16GetDatum(shard);
-		claim_args[3] = Int32GetDatum(remaining);
-		claim_args[4] = Int64GetDatum(next_seq);
-		claim_args[5] = TimestampTzGetDatum(now);
-		claim_args[6] = Float8GetDatum(aging_secs);
-		claim_args[7] = deadline;
-		claim_args[8] = Int64GetDatum(claim_seq);
-		awa_backend_stats.claim_lane_statements++;
-		claimed = AwaPlanExec(&lane_claim_plan, claim_args, NULL, false, 0,
-							  SPI_OK_SELECT);
+			if (single == SINGLE_NONE || single == SINGLE_BUSY)
+				break;
+			if (single == SINGLE_MANY &&
+				!LockBestLane(queue, visited, nvisited, now, aging_secs, &lane))
+				break;
+		}
+		else if (!LockBestLane(queue, visited, nvisited, now, aging_secs, &lane))
+			break;
+		visited[nvisited++] = Int32GetDatum((int32) lane.priority * 100 +
+											lane.shard);
+
+		claimed = ClaimFromLane(queue, &lane, remaining, now, aging_secs,
+								deadline);
 		for (i = 0; i < claimed; i++)
 		{
 			Datum		values[CLAIMED_JOB_COLUMNS];
@@ -273,7 +462,7 @@ awa_claim_batch(PG_FUNCTION_ARGS)
 		}
 		remaining -= claimed;
 		/* the only candidate lane left: another pick would find none */
-		if (last_lane)
+		if (lane.last_lane)
 			break;
 	}
 

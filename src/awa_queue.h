@@ -208,7 +208,8 @@ typedef struct AwaBackendStats
 {
 	int64		enqueue_fused_statements;	/* head update + insert fused */
 	int64		enqueue_lane_statements;	/* per-lane head updates */
-	int64		claim_lane_statements;	/* claim statements (one per lane) */
+	int64		claim_lane_statements;	/* lanes claimed from (one per lane) */
+	int64		claim_general_statements;	/* near claims that fell back */
 	int64		complete_fused_statements;	/* fused completion, current slot */
 	int64		complete_fused_jobs;
 	int64		complete_slot_pass_statements;	/* fused completion, other
@@ -305,8 +306,10 @@ extern AwaBackendStats awa_backend_stats;
 	"RETURNING job_id, run_lease, claim_slot, effective_priority"
 
 /* the current slot of each ring, read without a lock (missing row = 0) */
+#define AWA_QUEUE_RING_SLOT_SQL \
+	"COALESCE((SELECT current_slot FROM awa.queue_ring_state WHERE singleton), 0)"
 #define AWA_QUEUE_RING_CURSOR_SQL \
-	"SELECT COALESCE((SELECT current_slot FROM awa.queue_ring_state WHERE singleton), 0) AS slot, " \
+	"SELECT " AWA_QUEUE_RING_SLOT_SQL " AS slot, " \
 	"COALESCE((SELECT generation FROM awa.queue_ring_state WHERE singleton), 0) AS generation"
 #define AWA_CLAIM_RING_SLOT_SQL \
 	"COALESCE((SELECT current_slot FROM awa.claim_ring_state WHERE singleton), 0)"

@@ -46,6 +46,7 @@ awa_backend_stats_fn(PG_FUNCTION_ARGS)
 		{"enqueue_fused_statements", awa_backend_stats.enqueue_fused_statements},
 		{"enqueue_lane_statements", awa_backend_stats.enqueue_lane_statements},
 		{"claim_lane_statements", awa_backend_stats.claim_lane_statements},
+		{"claim_general_statements", awa_backend_stats.claim_general_statements},
 		{"complete_fused_statements", awa_backend_stats.complete_fused_statements},
 		{"complete_fused_jobs", awa_backend_stats.complete_fused_jobs},
 		{"complete_slot_pass_statements", awa_backend_stats.complete_slot_pass_statements},
