@@ -52,19 +52,19 @@ fi
 case "$BENCH_SCALE" in
 	smoke)
 		S1_RUN="-t 50" S1_RUN8="-t 10" S1_RUN100="-t 5"
-		S2_N=1000 S2_BATCHES="10 100"
+		S2_N=1000 S2_BATCHES="10 100" S2_MAX_SECS=20
 		S3_SECS=1 S3_RATE=${BENCH_S3_RATE:-200}
 		S4_N=2000 S4_ROUNDS=2 S5_AVAIL=1000 S5_T1=250 S5_T2=1000 S5_CALLS=5
 		;;
 	short)
 		S1_RUN="-T 5" S1_RUN8="-T 5" S1_RUN100="-T 5"
-		S2_N=20000 S2_BATCHES="1 10 100 500"
+		S2_N=20000 S2_BATCHES="1 10 100 500" S2_MAX_SECS=60
 		S3_SECS=10 S3_RATE=${BENCH_S3_RATE:-500}
 		S4_N=50000 S4_ROUNDS=10 S5_AVAIL=50000 S5_T1=12500 S5_T2=50000 S5_CALLS=100
 		;;
 	full)
 		S1_RUN="-T 15" S1_RUN8="-T 15" S1_RUN100="-T 15"
-		S2_N=100000 S2_BATCHES="1 10 100 500"
+		S2_N=100000 S2_BATCHES="1 10 100 500" S2_MAX_SECS=300
 		S3_SECS=30 S3_RATE=${BENCH_S3_RATE:-1000}
 		S4_N=1000000 S4_ROUNDS=10 S5_AVAIL=1000000 S5_T1=250000 S5_T2=1000000 S5_CALLS=100
 		;;
@@ -257,9 +257,10 @@ s1() {
 }
 
 # S2 drain: preload, then 4 consumers (PgQ: its one consumer) claim and
-# complete batches of b per transaction until the backlog is gone.
+# complete batches of b per transaction until the backlog is empty; the
+# figure is preloaded jobs / time to empty (drain_run).
 s2() {
-	local sys=$1 db=$2 b n c=4 txns
+	local sys=$1 db=$2 b n c=4
 	[ "$sys" = pgq ] && c=1
 	for b in $S2_BATCHES; do
 		n=$S2_N
@@ -270,11 +271,49 @@ s2() {
 			q "$db" "CALL bench_preload($n)" >/dev/null
 		fi
 		q "$db" "VACUUM ANALYZE" >/dev/null
-		# Enough transactions for every consumer to drain its share, plus
-		# slack for the empty claims at the end (SKIP LOCKED).
-		txns=$(((n + c * b - 1) / (c * b) + 2))
-		measure "$sys" S2 "batch $b" "$db" "$c" "$(script "$sys" drain)" -t "$txns" -D b="$b"
+		drain_run "$sys" "batch $b" "$db" "$c" "$b" "$(script "$sys" drain)"
 	done
+}
+
+# drain_run SYSTEM VARIANT DB CLIENTS BATCH SCRIPT: run the drain consumers
+# until one of them sees the backlog empty and records the moment in
+# bench_drained (see bench/common.sql), then stop them.  Time = that moment
+# minus the start; a consumer that comes back empty while jobs remain
+# (another consumer holds them) simply tries again, as a worker would.
+# ms/call is the time per claim + complete cycle of a full batch per
+# consumer (clients x time / batches).  Capped at S2_MAX_SECS: a drain not
+# finished by then reports the jobs it did over that time, with a note.
+drain_run() {
+	local sys=$1 var=$2 db=$3 c=$4 b=$5 f=$6
+	local s0 s1 s2 t0 t1 pid at jobs note=""
+	q "$db" "TRUNCATE bench_drained" >/dev/null
+	checkpoint
+	read -r -a s0 <<<"$(snap "$db")"
+	t0=$(now)
+	"$PGBENCH" -n -M prepared -f "$f" -c "$c" -j "$c" -T "$S2_MAX_SECS" -D b="$b" -D idle=200 "$db" >>"$LOG" 2>&1 &
+	pid=$!
+	at=
+	while kill -0 "$pid" 2>/dev/null; do
+		at=$(q "$db" "SELECT extract(epoch FROM at) FROM bench_drained")
+		[ -n "$at" ] && break
+		sleep 0.1
+	done
+	t1=${at:-$(now)}
+	# WAL at the drained moment; commits once the consumers have exited
+	# (a backend reports its commits at most once a second, and at exit)
+	read -r -a s1 <<<"$(snap "$db")"
+	kill -TERM "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	sleep 0.2
+	read -r -a s2 <<<"$(snap "$db")"
+	[ -n "$at" ] || note="not drained in ${S2_MAX_SECS} s"
+	jobs=$((s0[2] - s1[2]))
+	row "$sys" S2 "$var" \
+		"$(awk -v j="$jobs" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", j / (b - a) }')" \
+		"$(awk -v j="$jobs" -v a="$t0" -v b="$t1" -v c="$c" -v n="$b" 'BEGIN { if (j > 0) printf "%.3f", c * (b - a) * 1000 * n / j; else print "-" }')" \
+		- - \
+		"$(div $((s1[0] - s0[0])) "$jobs")" \
+		"$(div $((s2[1] - s0[1] - 2)) "$jobs")" - - "$note"
 }
 
 # S3 steady: 2 producers (1 job per transaction) and 2 consumers (PgQ: 1)
@@ -306,7 +345,7 @@ s3() {
 			"$(div $((s1[0] - s0[0])) "$jobs")" "$(div $((s1[1] - s0[1] - 1)) "$jobs")" - - ""
 		# Leave an empty queue for the next mode.
 		while [ "$(q "$db" "SELECT bench_backlog()")" -gt 0 ]; do
-			pgb "$db" "$(script "$sys" drain)" "$cc" -t 50 -D b=500 >/dev/null
+			pgb "$db" "$(script "$sys" drain)" "$cc" -t 50 -D b=500 -D idle=0 >/dev/null
 		done
 	done
 }
@@ -362,7 +401,7 @@ s4() {
 	for i in $(seq 1 "$S4_ROUNDS"); do
 		pgb "$db" "$(script "$sys" enqueue100)" 1 -t $(((per + 99) / 100)) >/dev/null
 		while [ "$(q "$db" "SELECT bench_backlog()")" -gt 0 ]; do
-			pgb "$db" "$(script "$sys" drain)" "$c" -t $((per / (c * 100) + 2)) -D b=100 >/dev/null
+			pgb "$db" "$(script "$sys" drain)" "$c" -t $((per / (c * 100) + 2)) -D b=100 -D idle=0 >/dev/null
 		done
 	done
 	t1=$(now)
