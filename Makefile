@@ -56,6 +56,7 @@ REGRESS_OPTS = --load-extension=$(EXTENSION)
 ISOLATION = \
 	rebuild_vs_terminal_writer \
 	claim_vs_claim \
+	claim_busy_lane \
 	complete_vs_complete \
 	enqueue_vs_claim \
 	enqueue_free_lane \

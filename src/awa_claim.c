@@ -34,11 +34,13 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "datatype/timestamp.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/timestamp.h"
@@ -295,6 +297,50 @@ LockBestLane(text *queue, Datum *visited, int nvisited, TimestampTz now,
 }
 
 /*
+ * LockFirstLane
+ *		Lock the first lane of a call: the only candidate lane (cheap pick)
+ *		or the best of several.  When every candidate lane is held by
+ *		another claimer, repeat the pick every 200 microseconds for at most
+ *		awa.claim_busy_wait ms, so that a worker does not come back empty
+ *		while jobs are available only because another worker's claim is
+ *		committing.  READ COMMITTED only: in a transaction-snapshot
+ *		transaction the repeated pick could not lock a head that another
+ *		claimer advanced since the snapshot (serialization failure), so it
+ *		returns at once as before.  Never waits on a lock.  Returns false
+ *		when there is no lane to take.
+ */
+static bool
+LockFirstLane(text *queue, Datum *visited, TimestampTz now, double aging_secs,
+			  ClaimLane *lane)
+{
+	TimestampTz give_up = 0;
+
+	for (;;)
+	{
+		SingleLaneOutcome single = LockSingleCandidateLane(queue, lane);
+
+		if (single == SINGLE_LOCKED)
+			return true;
+		if (single == SINGLE_NONE)
+			return false;
+		if (single == SINGLE_MANY &&
+			LockBestLane(queue, visited, 0, now, aging_secs, lane))
+			return true;
+		/* every candidate lane is held by another claimer */
+		if (awa_claim_busy_wait_ms <= 0 || IsolationUsesXactSnapshot())
+			return false;
+		if (give_up == 0)
+			give_up = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												  awa_claim_busy_wait_ms);
+		else if (GetCurrentTimestamp() >= give_up)
+			return false;
+		pg_usleep(200L);
+		CHECK_FOR_INTERRUPTS();
+		awa_backend_stats.claim_busy_retries++;
+	}
+}
+
+/*
  * ClaimFromLane
  *		Claim up to max_jobs rows of a locked lane: the near claim first,
  *		the general claim when it took nothing.  Returns the number of rows
@@ -422,12 +468,7 @@ awa_claim_batch(PG_FUNCTION_ARGS)
 
 		if (nvisited == 0)
 		{
-			SingleLaneOutcome single = LockSingleCandidateLane(queue, &lane);
-
-			if (single == SINGLE_NONE || single == SINGLE_BUSY)
-				break;
-			if (single == SINGLE_MANY &&
-				!LockBestLane(queue, visited, nvisited, now, aging_secs, &lane))
+			if (!LockFirstLane(queue, visited, now, aging_secs, &lane))
 				break;
 		}
 		else if (!LockBestLane(queue, visited, nvisited, now, aging_secs, &lane))

@@ -23,6 +23,7 @@ int			awa_heartbeat_staleness_secs = 90;
 int			awa_prune_lock_timeout_ms = 50;
 int			awa_backoff_cap_secs = 86400;
 int			awa_maintenance_max_prunes = 4;
+int			awa_claim_busy_wait_ms = 5;
 
 /*
  * AwaGucInit
@@ -61,6 +62,14 @@ AwaGucInit(void)
 							&awa_maintenance_max_prunes,
 							4, 1, 64,
 							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("awa.claim_busy_wait",
+							gettext_noop("How long, in milliseconds, claim_batch keeps trying when every lane with available jobs is held by another claimer."),
+							gettext_noop("A claim never waits on a row lock: it repeats its SKIP LOCKED pick every 200 microseconds until a lane is free or this time is up, then returns what it has. 0 returns at once."),
+							&awa_claim_busy_wait_ms,
+							5, 0, 100,
+							PGC_USERSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("awa");

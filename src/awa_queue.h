@@ -77,6 +77,7 @@ extern int	awa_heartbeat_staleness_secs;
 extern int	awa_prune_lock_timeout_ms;
 extern int	awa_backoff_cap_secs;
 extern int	awa_maintenance_max_prunes;
+extern int	awa_claim_busy_wait_ms;
 
 extern void AwaGucInit(void);
 
@@ -210,6 +211,7 @@ typedef struct AwaBackendStats
 	int64		enqueue_lane_statements;	/* per-lane head updates */
 	int64		claim_lane_statements;	/* lanes claimed from (one per lane) */
 	int64		claim_general_statements;	/* near claims that fell back */
+	int64		claim_busy_retries;	/* picks repeated while lanes were busy */
 	int64		complete_fused_statements;	/* fused completion, current slot */
 	int64		complete_fused_jobs;
 	int64		complete_slot_pass_statements;	/* fused completion, other
