@@ -77,6 +77,10 @@ esac
 # commit-bound run stays bounded.
 S2_N1=$((S2_N / 10 > 1000 ? S2_N / 10 : S2_N))
 
+# The batch every enqueue100 script receives, as a client would send it:
+# one JSON array of 100 jobs, passed by pgbench as a text parameter.
+JOBS100=$(awk 'BEGIN { printf "["; for (i = 1; i <= 100; i++) printf "%s{\"kind\": \"bench\", \"queue\": \"bench\", \"args\": {\"n\": %d}}", (i > 1 ? ", " : ""), i; printf "]" }')
+
 mkdir -p "$BENCH_OUT"
 TSV=$BENCH_OUT/latest.tsv
 LOG=$BENCH_OUT/bench.log
@@ -253,7 +257,7 @@ s1() {
 	local sys=$1 db=$2
 	measure "$sys" S1 "1 job/txn, 1 client" "$db" 1 "$(script "$sys" enqueue1)" $S1_RUN
 	measure "$sys" S1 "1 job/txn, 8 clients" "$db" 8 "$(script "$sys" enqueue1)" $S1_RUN8
-	measure "$sys" S1 "100 jobs/call, 1 client" "$db" 1 "$(script "$sys" enqueue100)" $S1_RUN100
+	measure "$sys" S1 "100 jobs/call, 1 client" "$db" 1 "$(script "$sys" enqueue100)" $S1_RUN100 -D jobs="$JOBS100"
 }
 
 # S2 drain: preload, then 4 consumers (PgQ: its one consumer) claim and
@@ -399,7 +403,7 @@ s4() {
 	maint_loop "$sys" "$db" >/dev/null 2>&1 &
 	mpid=$!
 	for i in $(seq 1 "$S4_ROUNDS"); do
-		pgb "$db" "$(script "$sys" enqueue100)" 1 -t $(((per + 99) / 100)) >/dev/null
+		pgb "$db" "$(script "$sys" enqueue100)" 1 -t $(((per + 99) / 100)) -D jobs="$JOBS100" >/dev/null
 		while [ "$(q "$db" "SELECT bench_backlog()")" -gt 0 ]; do
 			pgb "$db" "$(script "$sys" drain)" "$c" -t $((per / (c * 100) + 2)) -D b=100 -D idle=0 >/dev/null
 		done

@@ -1,1 +1,3 @@
-SELECT count(*) FROM awa.enqueue_many((SELECT jsonb_agg(jsonb_build_object('kind', 'bench', 'queue', 'bench', 'args', jsonb_build_object('n', g))) FROM generate_series(1, 100) g));
+-- 100 jobs per call, sent by the client as one JSON array (the runner
+-- passes the same :jobs text to every system's batch script).
+SELECT count(*) FROM awa.enqueue_many(:jobs::jsonb);

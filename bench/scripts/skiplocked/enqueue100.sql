@@ -1,1 +1,4 @@
-INSERT INTO jobs (queue, kind, args) SELECT 'bench', 'bench', jsonb_build_object('n', g) FROM generate_series(1, 100) g;
+-- 100 jobs per call, sent by the client as one JSON array (the runner
+-- passes the same :jobs text to every system's batch script).
+INSERT INTO jobs (queue, kind, args)
+SELECT j->>'queue', j->>'kind', j->'args' FROM jsonb_array_elements(:jobs::jsonb) AS j;
