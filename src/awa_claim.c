@@ -478,25 +478,24 @@ awa_claim_batch(PG_FUNCTION_ARGS)
 
 		claimed = ClaimFromLane(queue, &lane, remaining, now, aging_secs,
 								deadline);
+		if (SPI_tuptable->tupdesc->natts != CLAIMED_JOB_COLUMNS + 1)
+			elog(ERROR, "awa_queue: claim statement returned %d columns",
+				 SPI_tuptable->tupdesc->natts);
 		for (i = 0; i < claimed; i++)
 		{
-			Datum		values[CLAIMED_JOB_COLUMNS];
-			bool		nulls[CLAIMED_JOB_COLUMNS];
-			int			c;
-			bool		isnull;
+			/* the claimed_job columns, then the unique mask */
+			Datum		values[CLAIMED_JOB_COLUMNS + 1];
+			bool		nulls[CLAIMED_JOB_COLUMNS + 1];
 
-			for (c = 0; c < CLAIMED_JOB_COLUMNS; c++)
-				values[c] = AwaSpiGetDatum(i, c + 1, &nulls[c]);
+			AwaSpiDeformRow(i, values, nulls);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
 								 values, nulls);
 			if (!nulls[CLAIMED_JOB_COLUMNS - 1])
 			{
-				Datum		mask = AwaSpiGetDatum(i, CLAIMED_JOB_COLUMNS + 1,
-												  &isnull);
-
 				ukeys[nunique] = DatumGetByteaPCopy(values[CLAIMED_JOB_COLUMNS - 1]);
-				umasks[nunique] = isnull ? AWA_UNIQUE_DEFAULT_MASK :
-					AwaMaskFromDatum(mask);
+				umasks[nunique] = nulls[CLAIMED_JOB_COLUMNS] ?
+					AWA_UNIQUE_DEFAULT_MASK :
+					AwaMaskFromDatum(values[CLAIMED_JOB_COLUMNS]);
 				uids[nunique] = DatumGetInt64(values[0]);
 				nunique++;
 			}

@@ -92,6 +92,7 @@ extern int	AwaSqlExec(const char *sql, int nargs, Oid *argtypes, Datum *values,
 					   int expected);
 extern Datum AwaSpiGetDatum(int row, int col, bool *isnull);
 extern int64 AwaSpiGetInt64(int row, int col, int64 if_null);
+extern void AwaSpiDeformRow(int row, Datum *values, bool *nulls);
 extern Datum AwaSpiCopyDatum(int row, int col, bool *isnull);
 
 /* input validation (awa_validate.c) */

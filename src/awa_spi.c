@@ -17,6 +17,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/lsyscache.h"
@@ -143,6 +144,23 @@ AwaSpiGetDatum(int row, int col, bool *isnull)
 		elog(ERROR, "awa_queue: SPI result row %d out of range", row);
 	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
 						 col, isnull);
+}
+
+/*
+ * AwaSpiDeformRow
+ *		Every column of row "row" of the last SPI result into values/nulls
+ *		(arrays of at least the result's column count), in one pass over
+ *		the tuple: reading many columns one by one re-walks the varlena
+ *		columns before each of them.  By-reference values point into SPI
+ *		memory, as with AwaSpiGetDatum.
+ */
+void
+AwaSpiDeformRow(int row, Datum *values, bool *nulls)
+{
+	if (SPI_tuptable == NULL || row < 0 || (uint64) row >= SPI_processed)
+		elog(ERROR, "awa_queue: SPI result row %d out of range", row);
+	heap_deform_tuple(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+					  values, nulls);
 }
 
 /*
