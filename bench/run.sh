@@ -15,6 +15,9 @@
 #   BENCH_SYSTEMS    default "awa_queue awa_queue_4shards skiplocked
 #                    skiplocked_notify skiplocked_delete pgq"
 #   BENCH_SCENARIOS  default "S1 S2 S3 S4 S5"
+#   BENCH_ROUNDS     rounds of S1-S3, every other one in reverse system
+#                    order; the best round of each system counts (default
+#                    2; 1 at smoke scale)
 #   BENCH_OUT        result folder (default bench/results)
 #   BENCH_PLOT       1 = draw the drain-by-batch PNG with gnuplot
 #                    (default 1 except at smoke scale)
@@ -40,6 +43,11 @@ ROOT=$PWD
 BENCH_SCALE=${BENCH_SCALE:-short}
 BENCH_SYSTEMS=${BENCH_SYSTEMS:-"awa_queue awa_queue_4shards skiplocked skiplocked_notify skiplocked_delete pgq"}
 BENCH_SCENARIOS=${BENCH_SCENARIOS:-"S1 S2 S3 S4 S5"}
+if [ "${BENCH_SCALE:-short}" = smoke ]; then
+	BENCH_ROUNDS=${BENCH_ROUNDS:-1}
+else
+	BENCH_ROUNDS=${BENCH_ROUNDS:-2}
+fi
 BENCH_OUT=${BENCH_OUT:-$ROOT/bench/results}
 if [ "$BENCH_SCALE" = smoke ]; then
 	BENCH_PLOT=${BENCH_PLOT:-0}
@@ -449,9 +457,16 @@ s5() {
 # ---------------------------------------------------------------------
 # main
 
-awa_log "bench: scale $BENCH_SCALE, systems: $BENCH_SYSTEMS, scenarios: $BENCH_SCENARIOS"
+awa_log "bench: scale $BENCH_SCALE, systems: $BENCH_SYSTEMS, scenarios: $BENCH_SCENARIOS, rounds of S1-S3: $BENCH_ROUNDS"
 for sc in $BENCH_SCENARIOS; do
-	for sys in $BENCH_SYSTEMS; do
+	# S1-S3 run BENCH_ROUNDS times, every other round in reverse system
+	# order; report.py keeps each system's best round per variant.
+	rounds=1
+	case "$sc" in S1 | S2 | S3) rounds=$BENCH_ROUNDS ;; esac
+	for round in $(seq 1 "$rounds"); do
+	order=$BENCH_SYSTEMS
+	[ $((round % 2)) = 0 ] && order=$(echo "$BENCH_SYSTEMS" | tr ' ' '\n' | tac | tr '\n' ' ')
+	for sys in $order; do
 		# skiplocked_notify differs from skiplocked in its producers only
 		if [ "$sys" = skiplocked_notify ] && [ "$sc" != S1 ] && [ "$sc" != S3 ]; then
 			continue
@@ -474,7 +489,8 @@ for sc in $BENCH_SCENARIOS; do
 		else
 			"${sc,,}" "$sys" "$db"
 		fi
-		awa_log "$sc $sys: $(awk -v a="$t_sc" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s"
+		awa_log "$sc $sys (round $round): $(awk -v a="$t_sc" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s"
+	done
 	done
 done
 
@@ -487,7 +503,7 @@ version=$(q postgres "SHOW server_version")
 python3 "$ROOT/bench/report.py" "$TSV" "$BENCH_OUT" \
 	--scale "$BENCH_SCALE" --settings "$settings" --version "$version" \
 	--cores "$(nproc)" --memory "$(free -g | awk '/^Mem:/ { print $2 " GB" }')" \
-	--load "$(cut -d' ' -f1-3 /proc/loadavg)"
+	--load "$(cut -d' ' -f1-3 /proc/loadavg)" --rounds "$BENCH_ROUNDS"
 cat "$BENCH_OUT/latest.md"
 
 if [ "$BENCH_PLOT" = 1 ] && [ -s "$BENCH_OUT/drain_by_batch.dat" ]; then
