@@ -117,6 +117,30 @@ SELECT claim_seq = next_seq AS drained FROM awa.queue_claim_heads
 JOIN awa.queue_enqueue_heads USING (queue, priority, enqueue_shard) WHERE queue = 'near';
 SELECT available, running, terminal FROM awa.queue_counts('near');
 
+-- the near lane pick: with several candidate lanes, each lane's head row is
+-- looked up in the near slots (every candidate's last claimed slot and the
+-- one after it, and the current slot) and the lanes are ordered as the full
+-- pick orders them; a head not provably found there makes the full pick run
+SELECT value AS picks0 FROM awa.backend_stats() WHERE name = 'claim_near_picks' \gset
+UPDATE awa.queue_ring_state SET current_slot = 2;
+SELECT awa.enqueue('q-p3', queue => 'npick', priority => 3::smallint) > 0 AS ok;
+SELECT awa.enqueue('q-p2', queue => 'npick', priority => 2::smallint) > 0 AS ok;
+SELECT kind FROM awa.claim_batch('npick', 1);
+UPDATE awa.queue_ring_state SET current_slot = 9;
+SELECT awa.enqueue('r-p2', queue => 'npick', priority => 2::smallint) > 0 AS ok;
+-- heads q-p3 in slot 2 (the p2 lane's last claimed slot), r-p2 in 9 (current)
+SELECT kind FROM awa.claim_batch('npick', 1);
+SELECT value - :picks0 AS near_picks FROM awa.backend_stats() WHERE name = 'claim_near_picks';
+-- near slots 14 (current), 9 and 10: q-p3's head in slot 2 is outside them
+UPDATE awa.queue_ring_state SET current_slot = 12;
+SELECT awa.enqueue('s-p2', queue => 'npick', priority => 2::smallint) > 0 AS ok;
+UPDATE awa.queue_ring_state SET current_slot = 14;
+SELECT awa.enqueue('t-p1', queue => 'npick', priority => 1::smallint) > 0 AS ok;
+SELECT kind FROM awa.claim_batch('npick', 1);
+SELECT kind FROM awa.claim_batch('npick', 10);
+SELECT value - :picks0 AS near_picks FROM awa.backend_stats() WHERE name = 'claim_near_picks';
+SELECT available, running FROM awa.queue_counts('npick');
+
 -- a unique job whose mask has available but not running releases its key on claim
 SELECT awa.enqueue('u', queue => 'uq', unique_key => '\xaa', unique_states => B'01000000') > 0 AS ok;
 SELECT pg_catalog.count(*) AS held FROM awa.job_unique_claims WHERE unique_key = '\xaa';

@@ -34,6 +34,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "datatype/timestamp.h"
@@ -41,6 +43,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/timestamp.h"
@@ -101,8 +104,10 @@ static AwaPlan lane_pick_plan = {
  */
 static AwaPlan lane_single_plan = {
 	.sql = "SELECT n.candidates, l.priority, l.enqueue_shard, l.next_seq, l.claim_seq, "
-	"l.last_claimed_slot, " AWA_QUEUE_RING_SLOT_SQL " "
-	"FROM (SELECT pg_catalog.count(*) AS candidates FROM awa.queue_claim_heads AS c2 "
+	"l.last_claimed_slot, " AWA_QUEUE_RING_SLOT_SQL ", n.hints "
+	"FROM (SELECT pg_catalog.count(*) AS candidates, pg_catalog.array_agg(DISTINCT "
+	"c2.last_claimed_slot) FILTER (WHERE c2.last_claimed_slot IS NOT NULL) AS hints "
+	"FROM awa.queue_claim_heads AS c2 "
 	"JOIN awa.queue_enqueue_heads AS e2 ON e2.queue = c2.queue "
 	"AND e2.priority = c2.priority AND e2.enqueue_shard = c2.enqueue_shard "
 	"WHERE c2.queue = $1 AND c2.claim_seq < e2.next_seq "
@@ -116,6 +121,46 @@ static AwaPlan lane_single_plan = {
 	"FOR UPDATE OF ch SKIP LOCKED) AS l ON true",
 	.nargs = 1,
 	.argtypes = {TEXTOID}
+};
+
+/*
+ * The head row (first position at or after claim_seq) of every candidate
+ * lane of queue $1, looked up only in the ready slots $2..$5, without
+ * locking anything: (priority, shard, claim_seq, head lane_seq, head
+ * run_at).  A head found at lane_seq = claim_seq is the lane's head
+ * wherever the rest of the lane lives; any other outcome (no row, or a
+ * later position) makes the caller use the full pick instead.
+ */
+static AwaPlan lane_heads_near_plan = {
+	.sql = "SELECT ch.priority, ch.enqueue_shard, ch.claim_seq, c.lane_seq, c.run_at "
+	"FROM awa.queue_claim_heads AS ch "
+	"JOIN awa.queue_enqueue_heads AS eh ON eh.queue = ch.queue "
+	"AND eh.priority = ch.priority AND eh.enqueue_shard = ch.enqueue_shard "
+	"LEFT JOIN LATERAL (SELECT r.lane_seq, r.run_at FROM awa.ready_entries AS r "
+	"WHERE r.queue = ch.queue AND r.priority = ch.priority "
+	"AND r.enqueue_shard = ch.enqueue_shard AND r.lane_seq >= ch.claim_seq "
+	"AND r.ready_slot IN ($2, $3, $4, $5) "
+	"ORDER BY r.lane_seq LIMIT 1) AS c ON true "
+	"WHERE ch.queue = $1 AND ch.claim_seq < eh.next_seq "
+	"AND NOT EXISTS (SELECT 1 FROM awa.queue_meta AS m WHERE m.queue = $1 AND m.paused)",
+	.nargs = 5,
+	.argtypes = {TEXTOID, INT4OID, INT4OID, INT4OID, INT4OID}
+};
+
+/*
+ * Lock lane ($1, $2, $3) FOR UPDATE SKIP LOCKED if it is still a
+ * candidate; the lane columns of lane_pick_plan.
+ */
+static AwaPlan lane_lock_plan = {
+	.sql = "SELECT ch.priority, ch.enqueue_shard, eh.next_seq, ch.claim_seq, "
+	"ch.last_claimed_slot, " AWA_QUEUE_RING_SLOT_SQL " "
+	"FROM awa.queue_claim_heads AS ch "
+	"JOIN awa.queue_enqueue_heads AS eh ON eh.queue = ch.queue "
+	"AND eh.priority = ch.priority AND eh.enqueue_shard = ch.enqueue_shard "
+	"WHERE ch.queue = $1 AND ch.priority = $2 AND ch.enqueue_shard = $3 "
+	"AND ch.claim_seq < eh.next_seq FOR UPDATE OF ch SKIP LOCKED",
+	.nargs = 3,
+	.argtypes = {TEXTOID, INT2OID, INT2OID}
 };
 
 /*
@@ -223,6 +268,39 @@ typedef enum SingleLaneOutcome
 	SINGLE_MANY					/* several candidates: use the full pick */
 } SingleLaneOutcome;
 
+/* most ready slots the near lane pick looks in */
+#define NEAR_PICK_SLOTS 4
+
+/*
+ * The ready slots where the heads of a queue's candidate lanes probably
+ * are: the slot of each lane's last claimed row, the slot after it, and
+ * the current slot.  usable is false when they do not fit in
+ * NEAR_PICK_SLOTS.
+ */
+typedef struct NearSlots
+{
+	int			n;
+	int32		slots[NEAR_PICK_SLOTS];
+	bool		usable;
+} NearSlots;
+
+/* what the near lane pick found */
+typedef enum NearPickOutcome
+{
+	NEAR_LOCKED,				/* the best candidate lane free, now locked */
+	NEAR_BUSY,					/* every candidate held by another claimer */
+	NEAR_UNSURE					/* a head not provably found: full pick */
+} NearPickOutcome;
+
+/* one candidate lane of the near pick */
+typedef struct NearHead
+{
+	int16		priority;
+	int16		shard;
+	TimestampTz run_at;			/* of the lane's head row */
+	double		effective;		/* aged priority */
+} NearHead;
+
 /*
  * ReadPickedLane
  *		Fill *lane from row 0 of a pick's result, whose lane columns
@@ -247,14 +325,155 @@ ReadPickedLane(int first, ClaimLane *lane)
 }
 
 /*
+ * AddNearSlot
+ *		Add a slot to the set unless present; usable becomes false when the
+ *		set would not fit.
+ */
+static void
+AddNearSlot(NearSlots *near, int32 slot)
+{
+	int			i;
+
+	for (i = 0; i < near->n; i++)
+		if (near->slots[i] == slot)
+			return;
+	if (near->n == NEAR_PICK_SLOTS)
+		near->usable = false;
+	else
+		near->slots[near->n++] = slot;
+}
+
+/*
+ * ReadNearSlots
+ *		The near slots of lane_single_plan's row 0: the current slot
+ *		(column 7), and each distinct last claimed slot of a candidate lane
+ *		(column 8) with the slot after it.
+ */
+static void
+ReadNearSlots(NearSlots *near)
+{
+	bool		isnull;
+	Datum		hints = AwaSpiGetDatum(0, 8, &isnull);
+
+	near->n = 0;
+	near->usable = true;
+	AddNearSlot(near, (int32) AwaSpiGetInt64(0, 7, 0));
+	if (!isnull)
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(hints);
+		Datum	   *elems;
+		int			nelems;
+		int			i;
+
+		deconstruct_array(arr, INT4OID, 4, true, TYPALIGN_INT, &elems, NULL,
+						  &nelems);
+		for (i = 0; i < nelems; i++)
+		{
+			int32		last = DatumGetInt32(elems[i]);
+
+			AddNearSlot(near, last);
+			AddNearSlot(near, (last + 1) % AWA_QUEUE_SLOT_COUNT);
+		}
+	}
+}
+
+/*
+ * NearHeadCompare
+ *		The order of lane_pick_plan: effective priority, then the head
+ *		row's run_at, then priority and shard.
+ */
+static int
+NearHeadCompare(const void *a, const void *b)
+{
+	const NearHead *x = (const NearHead *) a;
+	const NearHead *y = (const NearHead *) b;
+
+	if (x->effective != y->effective)
+		return x->effective < y->effective ? -1 : 1;
+	if (x->run_at != y->run_at)
+		return x->run_at < y->run_at ? -1 : 1;
+	if (x->priority != y->priority)
+		return x->priority < y->priority ? -1 : 1;
+	if (x->shard != y->shard)
+		return x->shard < y->shard ? -1 : 1;
+	return 0;
+}
+
+/*
+ * LockNearBestLane
+ *		The lane pick of lane_pick_plan without its probe of every ready
+ *		partition: look up each candidate lane's head row in the near
+ *		slots only (lane_heads_near_plan); when every head is provably
+ *		found (at the lane's claim_seq), order the lanes as the full pick
+ *		does, with the same effective priority, and lock the first one
+ *		no other claimer holds (lane_lock_plan, SKIP LOCKED).  NEAR_UNSURE
+ *		when a head was not found there: the caller runs the full pick.
+ *		Never waits on a lock.
+ */
+static NearPickOutcome
+LockNearBestLane(text *queue, const NearSlots *near, TimestampTz now,
+				 double aging_secs, ClaimLane *lane)
+{
+	Datum		args[NEAR_PICK_SLOTS + 1];
+	NearHead   *heads;
+	int			nheads;
+	int			i;
+
+	args[0] = PointerGetDatum(queue);
+	for (i = 0; i < NEAR_PICK_SLOTS; i++)
+		args[i + 1] = Int32GetDatum(near->slots[Min(i, near->n - 1)]);
+	nheads = AwaPlanExec(&lane_heads_near_plan, args, NULL, false, 0,
+						 SPI_OK_SELECT);
+	if (nheads == 0)
+		return NEAR_UNSURE;
+	heads = palloc(sizeof(NearHead) * nheads);
+	for (i = 0; i < nheads; i++)
+	{
+		bool		isnull;
+		int64		head_seq = AwaSpiGetInt64(i, 4, -1);
+		Datum		run_at = AwaSpiGetDatum(i, 5, &isnull);
+
+		if (isnull || head_seq != AwaSpiGetInt64(i, 3, 0))
+			return NEAR_UNSURE;
+		heads[i].priority = (int16) AwaSpiGetInt64(i, 1, 0);
+		heads[i].shard = (int16) AwaSpiGetInt64(i, 2, 0);
+		heads[i].run_at = DatumGetTimestampTz(run_at);
+		heads[i].effective = heads[i].priority;
+		if (aging_secs > 0)
+			heads[i].effective =
+				Max(1.0, heads[i].priority -
+					floor((double) (now - heads[i].run_at) / USECS_PER_SEC / aging_secs));
+	}
+	qsort(heads, nheads, sizeof(NearHead), NearHeadCompare);
+	for (i = 0; i < nheads; i++)
+	{
+		Datum		lock_args[3];
+
+		lock_args[0] = PointerGetDatum(queue);
+		lock_args[1] = Int16GetDatum(heads[i].priority);
+		lock_args[2] = Int16GetDatum(heads[i].shard);
+		if (AwaPlanExec(&lane_lock_plan, lock_args, NULL, false, 0,
+						SPI_OK_SELECT) > 0)
+		{
+			ReadPickedLane(1, lane);
+			lane->last_lane = false;
+			awa_backend_stats.claim_near_picks++;
+			return NEAR_LOCKED;
+		}
+	}
+	return NEAR_BUSY;
+}
+
+/*
  * LockSingleCandidateLane
  *		Run lane_single_plan.  Returns SINGLE_LOCKED with *lane filled when
  *		the queue has exactly one candidate lane and its claim head is now
- *		locked by this transaction; otherwise says why not.  Never waits
+ *		locked by this transaction; otherwise says why not, and with
+ *		several candidates fills *near for the near lane pick.  Never waits
  *		(SKIP LOCKED).
  */
 static SingleLaneOutcome
-LockSingleCandidateLane(text *queue, ClaimLane *lane)
+LockSingleCandidateLane(text *queue, ClaimLane *lane, NearSlots *near)
 {
 	Datum		args[1];
 	int64		candidates;
@@ -263,6 +482,8 @@ LockSingleCandidateLane(text *queue, ClaimLane *lane)
 	args[0] = PointerGetDatum(queue);
 	AwaPlanExec(&lane_single_plan, args, NULL, false, 0, SPI_OK_SELECT);
 	candidates = AwaSpiGetInt64(0, 1, 0);
+	if (candidates > 1)
+		ReadNearSlots(near);
 	if (candidates != 1)
 		return candidates == 0 ? SINGLE_NONE : SINGLE_MANY;
 	(void) AwaSpiGetDatum(0, 2, &isnull);
@@ -299,7 +520,7 @@ LockBestLane(text *queue, Datum *visited, int nvisited, TimestampTz now,
 /*
  * LockFirstLane
  *		Lock the first lane of a call: the only candidate lane (cheap pick)
- *		or the best of several.  When every candidate lane is held by
+ *		or the best of several (near pick, else the full pick).  When every candidate lane is held by
  *		another claimer, repeat the pick every 200 microseconds for at most
  *		awa.claim_busy_wait ms, so that a worker does not come back empty
  *		while jobs are available only because another worker's claim is
@@ -317,15 +538,25 @@ LockFirstLane(text *queue, Datum *visited, TimestampTz now, double aging_secs,
 
 	for (;;)
 	{
-		SingleLaneOutcome single = LockSingleCandidateLane(queue, lane);
+		NearSlots	near = {0};
+		SingleLaneOutcome single = LockSingleCandidateLane(queue, lane, &near);
 
 		if (single == SINGLE_LOCKED)
 			return true;
 		if (single == SINGLE_NONE)
 			return false;
-		if (single == SINGLE_MANY &&
-			LockBestLane(queue, visited, 0, now, aging_secs, lane))
-			return true;
+		if (single == SINGLE_MANY)
+		{
+			NearPickOutcome picked = near.usable ?
+				LockNearBestLane(queue, &near, now, aging_secs, lane) :
+				NEAR_UNSURE;
+
+			if (picked == NEAR_LOCKED)
+				return true;
+			if (picked == NEAR_UNSURE &&
+				LockBestLane(queue, visited, 0, now, aging_secs, lane))
+				return true;
+		}
 		/* every candidate lane is held by another claimer */
 		if (awa_claim_busy_wait_ms <= 0 || IsolationUsesXactSnapshot())
 			return false;

@@ -213,6 +213,7 @@ typedef struct AwaBackendStats
 	int64		claim_lane_statements;	/* lanes claimed from (one per lane) */
 	int64		claim_general_statements;	/* near claims that fell back */
 	int64		claim_busy_retries;	/* picks repeated while lanes were busy */
+	int64		claim_near_picks;	/* lanes chosen among several without the full pick */
 	int64		complete_fused_statements;	/* fused completion, current slot */
 	int64		complete_fused_jobs;
 	int64		complete_slot_pass_statements;	/* fused completion, other
