@@ -68,17 +68,19 @@
  * claim), and the number of candidate lanes not visited yet (the chosen
  * one included): when it is 1 the call needs no further pick.
  */
+/* the lanes of the claim heads "ch" with their enqueue heads "eh" */
+#define LANE_HEADS(ch, eh) \
+	"awa.queue_claim_heads AS " ch " JOIN awa.queue_enqueue_heads AS " eh " " \
+	"ON " eh ".queue = " ch ".queue AND " eh ".priority = " ch ".priority " \
+	"AND " eh ".enqueue_shard = " ch ".enqueue_shard "
+
 static AwaPlan lane_pick_plan = {
 	.sql = "SELECT ch.priority, ch.enqueue_shard, eh.next_seq, ch.claim_seq, "
 	"ch.last_claimed_slot, " AWA_QUEUE_RING_SLOT_SQL ", "
-	"(SELECT pg_catalog.count(*) FROM awa.queue_claim_heads AS c2 "
-	"JOIN awa.queue_enqueue_heads AS e2 ON e2.queue = c2.queue "
-	"AND e2.priority = c2.priority AND e2.enqueue_shard = c2.enqueue_shard "
+	"(SELECT pg_catalog.count(*) FROM " LANE_HEADS("c2", "e2")
 	"WHERE c2.queue = $1 AND c2.claim_seq < e2.next_seq "
 	"AND NOT (c2.priority::pg_catalog.int4 * 100 + c2.enqueue_shard = ANY ($2))) "
-	"FROM awa.queue_claim_heads AS ch "
-	"JOIN awa.queue_enqueue_heads AS eh ON eh.queue = ch.queue "
-	"AND eh.priority = ch.priority AND eh.enqueue_shard = ch.enqueue_shard "
+	"FROM " LANE_HEADS("ch", "eh")
 	"LEFT JOIN LATERAL (SELECT r.run_at FROM awa.ready_entries AS r "
 	"WHERE r.queue = ch.queue AND r.priority = ch.priority "
 	"AND r.enqueue_shard = ch.enqueue_shard AND r.lane_seq >= ch.claim_seq "
@@ -107,16 +109,12 @@ static AwaPlan lane_single_plan = {
 	"l.last_claimed_slot, " AWA_QUEUE_RING_SLOT_SQL ", n.hints "
 	"FROM (SELECT pg_catalog.count(*) AS candidates, pg_catalog.array_agg(DISTINCT "
 	"c2.last_claimed_slot) FILTER (WHERE c2.last_claimed_slot IS NOT NULL) AS hints "
-	"FROM awa.queue_claim_heads AS c2 "
-	"JOIN awa.queue_enqueue_heads AS e2 ON e2.queue = c2.queue "
-	"AND e2.priority = c2.priority AND e2.enqueue_shard = c2.enqueue_shard "
+	"FROM " LANE_HEADS("c2", "e2")
 	"WHERE c2.queue = $1 AND c2.claim_seq < e2.next_seq "
 	"AND NOT EXISTS (SELECT 1 FROM awa.queue_meta AS m WHERE m.queue = $1 AND m.paused)) AS n "
 	"LEFT JOIN LATERAL (SELECT ch.priority, ch.enqueue_shard, eh.next_seq, ch.claim_seq, "
 	"ch.last_claimed_slot "
-	"FROM awa.queue_claim_heads AS ch "
-	"JOIN awa.queue_enqueue_heads AS eh ON eh.queue = ch.queue "
-	"AND eh.priority = ch.priority AND eh.enqueue_shard = ch.enqueue_shard "
+	"FROM " LANE_HEADS("ch", "eh")
 	"WHERE n.candidates = 1 AND ch.queue = $1 AND ch.claim_seq < eh.next_seq "
 	"FOR UPDATE OF ch SKIP LOCKED) AS l ON true",
 	.nargs = 1,
@@ -133,9 +131,7 @@ static AwaPlan lane_single_plan = {
  */
 static AwaPlan lane_heads_near_plan = {
 	.sql = "SELECT ch.priority, ch.enqueue_shard, ch.claim_seq, c.lane_seq, c.run_at "
-	"FROM awa.queue_claim_heads AS ch "
-	"JOIN awa.queue_enqueue_heads AS eh ON eh.queue = ch.queue "
-	"AND eh.priority = ch.priority AND eh.enqueue_shard = ch.enqueue_shard "
+	"FROM " LANE_HEADS("ch", "eh")
 	"LEFT JOIN LATERAL (SELECT r.lane_seq, r.run_at FROM awa.ready_entries AS r "
 	"WHERE r.queue = ch.queue AND r.priority = ch.priority "
 	"AND r.enqueue_shard = ch.enqueue_shard AND r.lane_seq >= ch.claim_seq "
@@ -154,9 +150,7 @@ static AwaPlan lane_heads_near_plan = {
 static AwaPlan lane_lock_plan = {
 	.sql = "SELECT ch.priority, ch.enqueue_shard, eh.next_seq, ch.claim_seq, "
 	"ch.last_claimed_slot, " AWA_QUEUE_RING_SLOT_SQL " "
-	"FROM awa.queue_claim_heads AS ch "
-	"JOIN awa.queue_enqueue_heads AS eh ON eh.queue = ch.queue "
-	"AND eh.priority = ch.priority AND eh.enqueue_shard = ch.enqueue_shard "
+	"FROM " LANE_HEADS("ch", "eh")
 	"WHERE ch.queue = $1 AND ch.priority = $2 AND ch.enqueue_shard = $3 "
 	"AND ch.claim_seq < eh.next_seq FOR UPDATE OF ch SKIP LOCKED",
 	.nargs = 3,
