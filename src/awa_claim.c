@@ -102,7 +102,9 @@ static AwaPlan lane_pick_plan = {
  * holds it).  With one candidate no ordering is needed, so the call skips
  * the full pick, whose probe of every ready partition for the head row's
  * run_at is most of the cost of claiming a few jobs.  With more than one
- * nothing is locked and the call falls back to lane_pick_plan.
+ * nothing is locked; the last column (the candidates' distinct
+ * last_claimed_slot values) feeds the near pick (LockNearBestLane), and
+ * lane_pick_plan runs when that cannot decide.
  */
 static AwaPlan lane_single_plan = {
 	.sql = "SELECT n.candidates, l.priority, l.enqueue_shard, l.next_seq, l.claim_seq, "
@@ -259,7 +261,7 @@ typedef enum SingleLaneOutcome
 	SINGLE_NONE,				/* no candidate lane (or the queue is paused) */
 	SINGLE_BUSY,				/* one candidate, held by another claimer */
 	SINGLE_LOCKED,				/* one candidate, now locked by us */
-	SINGLE_MANY					/* several candidates: use the full pick */
+	SINGLE_MANY					/* several candidates: near or full pick */
 } SingleLaneOutcome;
 
 /* most ready slots the near lane pick looks in */
