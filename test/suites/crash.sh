@@ -112,6 +112,11 @@ sleep "$load_seconds"
 
 # --- the crash ------------------------------------------------------------------
 logpos=$(stat -c %s "$log" 2>/dev/null || echo 0)
+# Attempts running at the crash, whatever the workers' timing (each claims,
+# sleeps 30 ms, completes: both can be between batches at that instant): a
+# committed claim of 5 jobs that nobody completes, so that the rescue checks
+# below always have attempts to take back.
+q "SELECT count(*) FROM awa.claim_batch('crash_q', 5, interval '10 minutes')" >/dev/null
 running=$(q "SELECT count(*) FROM storm.census WHERE state = 'running'")
 awa_pg_ctl stop -m immediate >/dev/null 2>&1
 for p in "${pids[@]}"; do
