@@ -364,14 +364,6 @@ BEGIN
 END
 $partitions$;
 
-/*
- * Deadline rescue scans receipts by deadline; a BRIN index on the roughly
- * time-ordered append-only column costs almost nothing to maintain.
- */
-CREATE INDEX lease_claims_deadline_brin ON awa.lease_claims
-	USING brin (deadline_at) WITH (pages_per_range = 16);
-CREATE INDEX lease_claims_claimed_brin ON awa.lease_claims
-	USING brin (claimed_at) WITH (pages_per_range = 16);
 
 -- pg_dump keeps queue contents
 SELECT pg_catalog.pg_extension_config_dump('awa.job_id_seq', '');

@@ -167,9 +167,11 @@ static AwaPlan lane_lock_plan = {
  * receipts; return the claimed jobs in lane order as awa.claimed_job
  * columns plus the unique mask.
  *
- * LANE_CLAIM_SQL(sel_ctes, gap_advance, adv_guard) is shared by the two
- * claim statements.  sel_ctes defines "sel", the rows to take;
- * gap_advance is an extra GREATEST() argument for the claim head;
+ * LANE_CLAIM_SQL(ctes, src, gap_advance, adv_guard) is shared by the two
+ * claim statements.  ctes defines helper CTEs (each followed by a comma)
+ * and src is the subquery of the rows to take; they are materialized once,
+ * as "rcpt" (receipt columns plus the body), which every later part
+ * reads.  gap_advance is an extra GREATEST() argument for the claim head;
  * adv_guard an extra condition on the head update.
  */
 #define LANE_CLAIM_COLUMNS \
@@ -178,19 +180,19 @@ static AwaPlan lane_lock_plan = {
 	"r.enqueue_shard, r.run_at, r.unique_key, r.unique_states, r.payload " \
 	"FROM awa.ready_entries AS r WHERE r.queue = $1 AND r.priority = $2 " \
 	"AND r.enqueue_shard = $3 AND r.lane_seq >= $9 "
-#define LANE_CLAIM_SQL(sel_ctes, gap_advance, adv_guard) \
-	"WITH " sel_ctes ", " \
-	"adv AS (UPDATE awa.queue_claim_heads AS ch SET claim_seq = GREATEST(ch.claim_seq, " \
-	"(SELECT pg_catalog.max(s.lane_seq) + 1 FROM sel AS s)" gap_advance "), " \
-	"last_claimed_slot = COALESCE((SELECT s.ready_slot FROM sel AS s " \
-	"ORDER BY s.lane_seq DESC LIMIT 1), ch.last_claimed_slot) " \
-	"WHERE ch.queue = $1 AND ch.priority = $2 AND ch.enqueue_shard = $3" adv_guard "), " \
+#define LANE_CLAIM_SQL(ctes, src, gap_advance, adv_guard) \
+	"WITH " ctes \
 	"rcpt AS (SELECT " AWA_CLAIM_RING_SLOT_SQL " AS claim_slot, s.job_id, " \
 	"s.run_lease + 1 AS run_lease, s.ready_slot, s.ready_generation, s.kind, s.queue, " \
 	"s.priority, (" EFFECTIVE_PRIORITY("s.priority", "s.run_at", "$6", "$7") ")::pg_catalog.int2 " \
 	"AS effective_priority, (s.attempt + 1)::pg_catalog.int2 AS attempt, s.max_attempts, " \
 	"s.lane_seq, s.enqueue_shard, $6 AS claimed_at, $6 + $8 AS deadline_at, " \
-	"s.unique_key, s.unique_states, s.args, s.payload FROM sel AS s), " \
+	"s.unique_key, s.unique_states, s.args, s.payload FROM " src " AS s), " \
+	"adv AS (UPDATE awa.queue_claim_heads AS ch SET claim_seq = GREATEST(ch.claim_seq, " \
+	"(SELECT pg_catalog.max(s.lane_seq) + 1 FROM rcpt AS s)" gap_advance "), " \
+	"last_claimed_slot = COALESCE((SELECT s.ready_slot FROM rcpt AS s " \
+	"ORDER BY s.lane_seq DESC LIMIT 1), ch.last_claimed_slot) " \
+	"WHERE ch.queue = $1 AND ch.priority = $2 AND ch.enqueue_shard = $3" adv_guard "), " \
 	"ins AS (" AWA_RECEIPT_INSERT_FROM("rcpt") ") " \
 	"SELECT s.job_id, s.run_lease, s.kind, s.queue, s.args, s.priority, s.attempt, " \
 	"s.max_attempts, COALESCE(s.payload -> 'metadata', '{}'::pg_catalog.jsonb), " \
@@ -206,9 +208,8 @@ static AwaPlan lane_lock_plan = {
  * see were deleted).
  */
 static AwaPlan lane_claim_plan = {
-	.sql = LANE_CLAIM_SQL("sel AS (SELECT " LANE_CLAIM_COLUMNS
-						  "ORDER BY r.lane_seq LIMIT $4)",
-						  ", CASE WHEN (SELECT pg_catalog.count(*) FROM sel) < $4 THEN $5 END",
+	.sql = LANE_CLAIM_SQL("", "(SELECT " LANE_CLAIM_COLUMNS "ORDER BY r.lane_seq LIMIT $4)",
+						  ", CASE WHEN (SELECT pg_catalog.count(*) FROM rcpt) < $4 THEN $5 END",
 						  ""),
 	.nargs = 9,
 	.argtypes = {TEXTOID, INT2OID, INT2OID, INT4OID, INT8OID, TIMESTAMPTZOID,
@@ -233,12 +234,12 @@ static AwaPlan lane_claim_near_plan = {
 						  "ORDER BY r.lane_seq LIMIT $4), "
 						  "span AS (SELECT pg_catalog.count(*) AS n, "
 						  "pg_catalog.min(lane_seq) AS lo, pg_catalog.max(lane_seq) AS hi "
-						  "FROM near), "
-						  "sel AS (SELECT near.* FROM near, span WHERE span.lo = $9 "
+						  "FROM near), ",
+						  "(SELECT near.* FROM near, span WHERE span.lo = $9 "
 						  "AND span.hi - span.lo + 1 = span.n "
 						  "AND (span.n = $4 OR span.hi + 1 = $5))",
 						  "",
-						  " AND EXISTS (SELECT 1 FROM sel)"),
+						  " AND EXISTS (SELECT 1 FROM rcpt)"),
 	.nargs = 12,
 	.argtypes = {TEXTOID, INT2OID, INT2OID, INT4OID, INT8OID, TIMESTAMPTZOID,
 	FLOAT8OID, INTERVALOID, INT8OID, INT4OID, INT4OID, INT4OID}

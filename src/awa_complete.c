@@ -63,9 +63,9 @@ static AwaPlan claim_slot_plan = {
  * several slots and applies them once, in key order (AwaCounterDeltas).
  */
 static AwaPlan complete_fused_plan = {
-	.sql = "WITH req AS (SELECT DISTINCT u.job_id, u.run_lease FROM "
+	.sql = "WITH req AS (SELECT u.job_id, u.run_lease FROM "
 	"ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int8[])) "
-	"AS u(job_id, run_lease) ORDER BY u.job_id, u.run_lease), "
+	"AS u(job_id, run_lease)), "
 	"locked AS (SELECT c.* FROM req CROSS JOIN LATERAL (SELECT c.claim_slot, c.job_id, "
 	"c.run_lease, c.ready_slot, c.ready_generation, c.kind, c.queue, c.priority, c.attempt, "
 	"c.lane_seq, c.enqueue_shard, c.claimed_at, c.unique_key, c.unique_states "
