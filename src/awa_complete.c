@@ -51,7 +51,8 @@ static AwaPlan claim_slot_plan = {
 /*
  * The fused completion of the attempts ($1, $2) whose receipts are in slot
  * $3.  The receipts are probed one primary-key lookup per attempt (LATERAL,
- * in (job_id, run_lease) order, so locks are taken in key order); every
+ * in the order of the arrays, which the caller passes sorted by
+ * (job_id, run_lease) and distinct, so locks are taken in key order); every
  * row of "fin" is inserted into done_entries (no ON CONFLICT), so "fin" is
  * exactly what was finalized.
  *

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test/suites/bench_smoke.sh -- the benchmark harness cannot rot: run
 # bench/run.sh at smoke scale (seconds) and check that it produced a row
-# with a measured, non-zero figure for every system and scenario.
+# with a measured, non-zero figure for every system and scenario; then
+# bench/instructions.sh at a tiny size (a count for every workload).
 #
 # Uses the test runner's cluster (PGHOST/PGPORT exported by scripts/run.sh)
 # when there is one, else starts its own.  Creates and drops its own
@@ -113,6 +114,23 @@ if grep -q '^## Goals' "$out/latest.md" 2>/dev/null; then
 else
 	not_ok "latest.md has the goals of issue 8"
 fi
+
+# bench/instructions.sh (callgrind instruction counts) at a tiny size: every
+# workload measured for both systems.  Counts only, never a comparison.
+if BENCH_INSTR_REPS="10 20" BENCH_OUT="$out" bash bench/instructions.sh >"$out/instr.out" 2>&1; then
+	ok "bench/instructions.sh exits 0"
+else
+	not_ok "bench/instructions.sh exits 0"
+	tail -n 20 "$out/instr.out"
+fi
+for w in enqueue-1 enqueue-100 cycle-1 cycle-100; do
+	if awk -F'|' -v w="$w" '{ gsub(/ /, "", $2) } $2 == w && $3 + 0 > 0 && $4 + 0 > 0' \
+		"$out/instructions.md" 2>/dev/null | grep -q .; then
+		ok "instructions per job of $w counted for both systems"
+	else
+		not_ok "instructions per job of $w counted for both systems"
+	fi
+done
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
