@@ -16,6 +16,7 @@ OBJS = \
 	src/awa_storage.o \
 	src/awa_unique.o \
 	src/awa_enqueue.o \
+	src/awa_heads.o \
 	src/awa_claim.o \
 	src/awa_complete.o \
 	src/awa_counts.o \

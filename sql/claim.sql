@@ -150,6 +150,26 @@ SELECT pg_catalog.count(*) AS held FROM awa.job_unique_claims WHERE unique_key =
 -- unknown queue: nothing to claim
 SELECT pg_catalog.count(*) AS unknown FROM awa.claim_batch('no_such_queue', 5);
 
+-- the empty-queue answer from the head tables (AwaQueueMayHaveWork): after an
+-- empty claim, a claim of a queue whose lanes have nothing left runs no
+-- statement; one with work, or a paused queue with work, goes to the picks
+SELECT pg_catalog.count(*) AS first_empty FROM awa.claim_batch('skipq', 1);
+SELECT value AS skips0 FROM awa.backend_stats() WHERE name = 'claim_empty_skips' \gset
+SELECT value AS lanes0 FROM awa.backend_stats() WHERE name = 'claim_lane_statements' \gset
+SELECT pg_catalog.count(*) AS empty FROM awa.claim_batch('skipq', 1);
+SELECT (SELECT value - :skips0 FROM awa.backend_stats() WHERE name = 'claim_empty_skips') AS skips,
+	(SELECT value - :lanes0 FROM awa.backend_stats() WHERE name = 'claim_lane_statements') AS lane_statements;
+SELECT awa.enqueue('s1', queue => 'skipq') > 0 AS ok;
+SELECT awa.pause_queue('skipq');
+SELECT pg_catalog.count(*) AS paused_claim FROM awa.claim_batch('skipq', 1);
+SELECT awa.resume_queue('skipq');
+-- enqueue and claim in one statement: the claim sees the enqueue
+SELECT awa.enqueue('s2', queue => 'skipq') > 0 AS ok,
+	(SELECT pg_catalog.string_agg(kind, ',' ORDER BY job_id) FROM awa.claim_batch('skipq', 5)) AS claimed;
+SELECT pg_catalog.count(*) AS drained FROM awa.claim_batch('skipq', 1);
+SELECT (SELECT value - :skips0 FROM awa.backend_stats() WHERE name = 'claim_empty_skips') AS skips;
+SELECT available, running FROM awa.queue_counts('skipq');
+
 -- errors, each with its SQLSTATE
 \set VERBOSITY sqlstate
 SELECT * FROM awa.claim_batch(NULL, 1);

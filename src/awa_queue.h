@@ -189,6 +189,9 @@ typedef struct AwaJobRow
 								 * the row */
 } AwaJobRow;
 
+/* read-only scan of the lane heads without SPI (awa_heads.c) */
+extern bool AwaQueueMayHaveWork(text *queue);
+
 /* storage writers (awa_storage.c) */
 extern void AwaInsertReadyRows(AwaJobRow *rows, int n);
 extern void AwaInsertDeferredRows(AwaJobRow *rows, int n);
@@ -214,6 +217,8 @@ typedef struct AwaBackendStats
 	int64		claim_general_statements;	/* near claims that fell back */
 	int64		claim_busy_retries;	/* picks repeated while lanes were busy */
 	int64		claim_near_picks;	/* lanes chosen among several without the full pick */
+	int64		claim_empty_skips;	/* picks skipped: no lane had work
+									 * (awa_heads.c) */
 	int64		complete_fused_statements;	/* fused completion, current slot */
 	int64		complete_fused_jobs;
 	int64		complete_slot_pass_statements;	/* fused completion, other
