@@ -62,32 +62,44 @@ static AwaPlan claim_slot_plan = {
  * says whether the counter upsert runs in this statement (the first pass)
  * or is left to the caller, which collects the groups returned here over
  * several slots and applies them once, in key order (AwaCounterDeltas).
+ * "att" is the CTE forgetting heartbeat/progress rows of the closed
+ * attempts, left out when attempt_state is empty (AwaAttemptStateIsEmpty).
  */
+#define COMPLETE_FUSED_SQL(att) \
+	"WITH req AS (SELECT u.job_id, u.run_lease FROM " \
+	"ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int8[])) " \
+	"AS u(job_id, run_lease)), " \
+	"locked AS (SELECT c.* FROM req CROSS JOIN LATERAL (SELECT c.claim_slot, c.job_id, " \
+	"c.run_lease, c.ready_slot, c.ready_generation, c.kind, c.queue, c.priority, c.attempt, " \
+	"c.lane_seq, c.enqueue_shard, c.claimed_at, c.unique_key, c.unique_states " \
+	"FROM awa.lease_claims AS c WHERE c.job_id = req.job_id " \
+	"AND c.run_lease = req.run_lease AND c.claim_slot = $3 FOR UPDATE) AS c), " \
+	"closed AS (" AWA_CLOSURE_INSERT_FROM("(SELECT l.claim_slot, l.job_id, l.run_lease " \
+										  "FROM locked AS l WHERE $5 = 0 " \
+										  "OR (SELECT pg_catalog.count(*) FROM locked) = $5)", \
+										  "'completed'") "), " \
+	att \
+	"fin AS (SELECT l.ready_slot, l.ready_generation, l.job_id, l.kind, l.queue, " \
+	"'completed'::awa.job_state AS state, l.priority, l.attempt, l.run_lease, " \
+	"l.lane_seq, l.enqueue_shard, l.claimed_at AS attempted_at, " \
+	"$4::pg_catalog.timestamptz AS finalized_at, NULL::pg_catalog.jsonb AS payload, " \
+	"l.unique_key, l.unique_states FROM locked AS l JOIN closed AS x " \
+	"ON x.job_id = l.job_id AND x.run_lease = l.run_lease), " \
+	"done AS (" AWA_DONE_NARROW_INSERT_FROM("fin") "), " \
+	"cnt AS (" AWA_COUNTER_UPSERT_FROM("(SELECT ready_slot, queue, priority, enqueue_shard, " \
+									   "1 AS delta FROM done WHERE $6)") ") " \
+	"SELECT f.job_id, f.run_lease, f.unique_key, f.unique_states, " \
+	"f.ready_slot, f.queue, f.priority, f.enqueue_shard FROM fin AS f"
+
 static AwaPlan complete_fused_plan = {
-	.sql = "WITH req AS (SELECT u.job_id, u.run_lease FROM "
-	"ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int8[])) "
-	"AS u(job_id, run_lease)), "
-	"locked AS (SELECT c.* FROM req CROSS JOIN LATERAL (SELECT c.claim_slot, c.job_id, "
-	"c.run_lease, c.ready_slot, c.ready_generation, c.kind, c.queue, c.priority, c.attempt, "
-	"c.lane_seq, c.enqueue_shard, c.claimed_at, c.unique_key, c.unique_states "
-	"FROM awa.lease_claims AS c WHERE c.job_id = req.job_id "
-	"AND c.run_lease = req.run_lease AND c.claim_slot = $3 FOR UPDATE) AS c), "
-	"closed AS (" AWA_CLOSURE_INSERT_FROM("(SELECT l.claim_slot, l.job_id, l.run_lease "
-										  "FROM locked AS l WHERE $5 = 0 "
-										  "OR (SELECT pg_catalog.count(*) FROM locked) = $5)",
-										  "'completed'") "), "
-	"att AS (" AWA_ATTEMPT_STATE_DELETE_USING("closed") "), "
-	"fin AS (SELECT l.ready_slot, l.ready_generation, l.job_id, l.kind, l.queue, "
-	"'completed'::awa.job_state AS state, l.priority, l.attempt, l.run_lease, "
-	"l.lane_seq, l.enqueue_shard, l.claimed_at AS attempted_at, "
-	"$4::pg_catalog.timestamptz AS finalized_at, NULL::pg_catalog.jsonb AS payload, "
-	"l.unique_key, l.unique_states FROM locked AS l JOIN closed AS x "
-	"ON x.job_id = l.job_id AND x.run_lease = l.run_lease), "
-	"done AS (" AWA_DONE_NARROW_INSERT_FROM("fin") "), "
-	"cnt AS (" AWA_COUNTER_UPSERT_FROM("(SELECT ready_slot, queue, priority, enqueue_shard, "
-									   "1 AS delta FROM done WHERE $6)") ") "
-	"SELECT f.job_id, f.run_lease, f.unique_key, f.unique_states, "
-	"f.ready_slot, f.queue, f.priority, f.enqueue_shard FROM fin AS f",
+	.sql = COMPLETE_FUSED_SQL("att AS (" AWA_ATTEMPT_STATE_DELETE_USING("closed") "), "),
+	.nargs = 6,
+	.argtypes = {INT8ARRAYOID, INT8ARRAYOID, INT4OID, TIMESTAMPTZOID, INT4OID, BOOLOID}
+};
+
+/* the same without the attempt_state delete, for an empty attempt_state */
+static AwaPlan complete_fused_noatt_plan = {
+	.sql = COMPLETE_FUSED_SQL(""),
 	.nargs = 6,
 	.argtypes = {INT8ARRAYOID, INT8ARRAYOID, INT4OID, TIMESTAMPTZOID, INT4OID, BOOLOID}
 };
@@ -139,6 +151,7 @@ typedef struct CompleteState
 	int64	   *uids;
 	int			nunique;
 	TimestampTz now;
+	bool		attempt_state_empty;	/* no heartbeat row to forget */
 	AwaCounterDeltas deltas;	/* groups finalized by later passes */
 } CompleteState;
 
@@ -186,7 +199,8 @@ CompleteInSlot(CompleteState *st, int32 slot, bool first_pass)
 	values[3] = TimestampTzGetDatum(st->now);
 	values[4] = Int32GetDatum(first_pass ? st->n : 0);
 	values[5] = BoolGetDatum(first_pass);
-	done = AwaPlanExec(&complete_fused_plan, values, NULL, false, 0,
+	done = AwaPlanExec(st->attempt_state_empty ? &complete_fused_noatt_plan :
+					   &complete_fused_plan, values, NULL, false, 0,
 					   SPI_OK_SELECT);
 	for (i = 0; i < done; i++)
 	{
@@ -294,6 +308,7 @@ awa_complete_batch(PG_FUNCTION_ARGS)
 	st.now = AwaNow();
 
 	AwaSpiConnect();
+	st.attempt_state_empty = AwaAttemptStateIsEmpty();
 	AwaPlanExec(&claim_slot_plan, NULL, NULL, false, 1, SPI_OK_SELECT);
 	current = (int32) AwaSpiGetInt64(0, 1, 0);
 

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * awa_heads.c
- *	  Read-only scans of the lane head tables without SPI.
+ *	  Read-only checks of control tables without SPI: the lane heads (is
+ *	  there work?) and attempt_state (is it empty?).
  *
  * A worker polling an empty queue is the most frequent call a job queue
  * serves.  Answering "is there anything to claim?" through a SQL statement
@@ -26,6 +27,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "storage/bufmgr.h"
 #include "catalog/namespace.h"
 #include "executor/tuptable.h"
 #include "utils/fmgroids.h"
@@ -177,4 +179,37 @@ AwaQueueMayHaveWork(text *queue)
 	pfree(next);
 	pfree(claim);
 	return work;
+}
+
+/*
+ * AwaAttemptStateIsEmpty
+ *		True when awa.attempt_state has no page at all: no attempt has ever
+ *		heartbeated, or vacuum has truncated the table since.  Then the
+ *		completion leaves out its delete of heartbeat rows, whose plan is a
+ *		seventh of the executor start-up of a one-job completion.  False
+ *		whenever the table has a page, live rows or not (the delete then
+ *		runs and finds what there is), or cannot be found.
+ *
+ * The same race as the delete's own snapshot: a heartbeat row committed
+ * after this look is left for the orphan sweep of rescue_expired, which
+ * removes rows of attempts that are no longer open.  AccessShareLock on the
+ * table; reads its size, no page.
+ */
+bool
+AwaAttemptStateIsEmpty(void)
+{
+	Oid			nsp = get_namespace_oid("awa", true);
+	Oid			relid;
+	Relation	rel;
+	bool		empty;
+
+	if (!OidIsValid(nsp))
+		return false;
+	relid = get_relname_relid("attempt_state", nsp);
+	if (!OidIsValid(relid))
+		return false;
+	rel = table_open(relid, AccessShareLock);
+	empty = RelationGetNumberOfBlocks(rel) == 0;
+	table_close(rel, NoLock);
+	return empty;
 }

@@ -189,8 +189,9 @@ typedef struct AwaJobRow
 								 * the row */
 } AwaJobRow;
 
-/* read-only scan of the lane heads without SPI (awa_heads.c) */
+/* read-only checks without SPI (awa_heads.c) */
 extern bool AwaQueueMayHaveWork(text *queue);
+extern bool AwaAttemptStateIsEmpty(void);
 
 /* storage writers (awa_storage.c) */
 extern void AwaInsertReadyRows(AwaJobRow *rows, int n);
