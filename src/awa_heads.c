@@ -2,7 +2,8 @@
  *
  * awa_heads.c
  *	  Read-only checks of control tables without SPI: the lane heads (is
- *	  there work?) and attempt_state (is it empty?).
+ *	  there work?) and attempt_state (is it empty?); AwaRelid, the OID of
+ *	  an awa relation.
  *
  * A worker polling an empty queue is the most frequent call a job queue
  * serves.  Answering "is there anything to claim?" through a SQL statement
@@ -50,6 +51,19 @@ typedef struct LanePosition
 } LanePosition;
 
 /*
+ * AwaRelid
+ *		The OID of relation awa.<relname>, InvalidOid when the schema or the
+ *		relation does not exist.  A catalog cache lookup, no lock.
+ */
+Oid
+AwaRelid(const char *relname)
+{
+	Oid			nsp = get_namespace_oid("awa", true);
+
+	return OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
+}
+
+/*
  * ScanQueueHeads
  *		The head rows of one queue in table "relname" (schema awa), in
  *		primary-key order (priority, enqueue_shard), with column "seqcol"
@@ -62,8 +76,7 @@ static int
 ScanQueueHeads(const char *relname, const char *seqcol, text *queue,
 			   Snapshot snapshot, LanePosition *out, int max)
 {
-	Oid			nsp = get_namespace_oid("awa", true);
-	Oid			relid;
+	Oid			relid = AwaRelid(relname);
 	Oid			indexid;
 	AttrNumber	priority_att;
 	AttrNumber	shard_att;
@@ -75,9 +88,6 @@ ScanQueueHeads(const char *relname, const char *seqcol, text *queue,
 	ScanKeyData key;
 	int			n = 0;
 
-	if (!OidIsValid(nsp))
-		return -1;
-	relid = get_relname_relid(relname, nsp);
 	if (!OidIsValid(relid))
 		return -1;
 	priority_att = get_attnum(relid, "priority");
@@ -198,14 +208,10 @@ AwaQueueMayHaveWork(text *queue)
 bool
 AwaAttemptStateIsEmpty(void)
 {
-	Oid			nsp = get_namespace_oid("awa", true);
-	Oid			relid;
+	Oid			relid = AwaRelid("attempt_state");
 	Relation	rel;
 	bool		empty;
 
-	if (!OidIsValid(nsp))
-		return false;
-	relid = get_relname_relid("attempt_state", nsp);
 	if (!OidIsValid(relid))
 		return false;
 	rel = table_open(relid, AccessShareLock);

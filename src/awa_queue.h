@@ -192,6 +192,7 @@ typedef struct AwaJobRow
 /* read-only checks without SPI (awa_heads.c) */
 extern bool AwaQueueMayHaveWork(text *queue);
 extern bool AwaAttemptStateIsEmpty(void);
+extern Oid	AwaRelid(const char *relname);
 
 /* storage writers (awa_storage.c) */
 extern void AwaInsertReadyRows(AwaJobRow *rows, int n);

@@ -28,7 +28,6 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "commands/sequence.h"
@@ -37,7 +36,6 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/varbit.h"
 
@@ -426,7 +424,7 @@ AwaAllocateJobIds(AwaJobRow *rows, int n)
 			continue;
 		if (!OidIsValid(seq))
 		{
-			seq = get_relname_relid("job_id_seq", get_namespace_oid("awa", false));
+			seq = AwaRelid("job_id_seq");
 			if (!OidIsValid(seq))
 				elog(ERROR, "awa_queue: sequence awa.job_id_seq is missing");
 		}
