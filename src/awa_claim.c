@@ -515,20 +515,6 @@ LockBestLane(text *queue, Datum *visited, int nvisited, TimestampTz now,
 }
 
 /*
- * LockFirstLane
- *		Lock the first lane of a call: the only candidate lane (cheap pick)
- *		or the best of several (near pick, else the full pick).  When every candidate lane is held by
- *		another claimer, repeat the pick every 200 microseconds for at most
- *		awa.claim_busy_wait ms, so that a worker does not come back empty
- *		while jobs are available only because another worker's claim is
- *		committing.  Each round first asks the head tables directly
- *		(AwaQueueMayHaveWork) and returns at once when no lane has work.  READ COMMITTED only: in a transaction-snapshot
- *		transaction the repeated pick could not lock a head that another
- *		claimer advanced since the snapshot (serialization failure), so it
- *		returns at once as before.  Never waits on a lock.  Returns false
- *		when there is no lane to take.
- */
-/*
  * Whether the last claim_batch of this backend came back empty: the next one
  * first asks the head tables whether there is work (AwaQueueMayHaveWork),
  * which costs about a sixth of a lane pick; a worker in a busy stream of
@@ -536,6 +522,22 @@ LockBestLane(text *queue, Datum *visited, int nvisited, TimestampTz now,
  */
 static bool last_claim_was_empty = true;
 
+/*
+ * LockFirstLane
+ *		Lock the first lane of a call: the only candidate lane (cheap pick)
+ *		or the best of several (near pick, else the full pick).
+ *
+ * When every candidate lane is held by another claimer, the pick is
+ * repeated every 200 microseconds for at most awa.claim_busy_wait ms, so
+ * that a worker does not come back empty while jobs are available only
+ * because another worker's claim is committing; READ COMMITTED only (in a
+ * transaction-snapshot transaction the repeated pick could not lock a head
+ * that another claimer advanced since the snapshot: serialization failure),
+ * elsewhere it returns at once.  After an empty claim of this backend, and
+ * in every repeat, the head tables are asked directly first
+ * (AwaQueueMayHaveWork): no lane with work, no statement.  Never waits on a
+ * lock.  Returns false when there is no lane to take.
+ */
 static bool
 LockFirstLane(text *queue, Datum *visited, TimestampTz now, double aging_secs,
 			  ClaimLane *lane)
@@ -549,8 +551,8 @@ LockFirstLane(text *queue, Datum *visited, TimestampTz now, double aging_secs,
 
 		/*
 		 * An empty queue (or one a busy claimer just emptied): no statement.
-		 * Asked after an empty claim of this backend and in every busy
-		 * round; a worker whose last claim found jobs skips the question.
+		 * Asked after an empty claim of this backend and in every repeat;
+		 * a worker whose last claim found jobs skips the question.
 		 */
 		if ((give_up != 0 || last_claim_was_empty) && !AwaQueueMayHaveWork(queue))
 		{
