@@ -58,6 +58,7 @@ ISOLATION = \
 	rebuild_vs_terminal_writer \
 	claim_vs_claim \
 	claim_busy_lane \
+	claim_empty_check \
 	complete_vs_complete \
 	enqueue_vs_claim \
 	enqueue_free_lane \
