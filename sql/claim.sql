@@ -150,12 +150,15 @@ SELECT pg_catalog.count(*) AS held FROM awa.job_unique_claims WHERE unique_key =
 -- unknown queue: nothing to claim
 SELECT pg_catalog.count(*) AS unknown FROM awa.claim_batch('no_such_queue', 5);
 
--- the empty-queue answer from the head tables (AwaQueueMayHaveWork): after an
--- empty claim, a claim of a queue whose lanes have nothing left runs no
--- statement; one with work, or a paused queue with work, goes to the picks
+-- the first pick from the head tables (AwaPickLane, no statement): an empty
+-- queue and a paused one are answered empty (claim_empty_skips), the only
+-- lane with work is locked there (claim_direct_picks); no lane statement
+-- runs for an empty answer, and an enqueue and a claim in one statement
+-- see each other
 SELECT pg_catalog.count(*) AS first_empty FROM awa.claim_batch('skipq', 1);
 SELECT value AS skips0 FROM awa.backend_stats() WHERE name = 'claim_empty_skips' \gset
 SELECT value AS lanes0 FROM awa.backend_stats() WHERE name = 'claim_lane_statements' \gset
+SELECT value AS direct0 FROM awa.backend_stats() WHERE name = 'claim_direct_picks' \gset
 SELECT pg_catalog.count(*) AS empty FROM awa.claim_batch('skipq', 1);
 SELECT (SELECT value - :skips0 FROM awa.backend_stats() WHERE name = 'claim_empty_skips') AS skips,
 	(SELECT value - :lanes0 FROM awa.backend_stats() WHERE name = 'claim_lane_statements') AS lane_statements;
@@ -167,7 +170,9 @@ SELECT awa.resume_queue('skipq');
 SELECT awa.enqueue('s2', queue => 'skipq') > 0 AS ok,
 	(SELECT pg_catalog.string_agg(kind, ',' ORDER BY job_id) FROM awa.claim_batch('skipq', 5)) AS claimed;
 SELECT pg_catalog.count(*) AS drained FROM awa.claim_batch('skipq', 1);
-SELECT (SELECT value - :skips0 FROM awa.backend_stats() WHERE name = 'claim_empty_skips') AS skips;
+SELECT (SELECT value - :skips0 FROM awa.backend_stats() WHERE name = 'claim_empty_skips') AS skips,
+	(SELECT value - :direct0 FROM awa.backend_stats() WHERE name = 'claim_direct_picks') AS direct_picks,
+	(SELECT value - :lanes0 FROM awa.backend_stats() WHERE name = 'claim_lane_statements') AS lane_statements;
 SELECT available, running FROM awa.queue_counts('skipq');
 
 -- errors, each with its SQLSTATE

@@ -515,12 +515,35 @@ LockBestLane(text *queue, Datum *visited, int nvisited, TimestampTz now,
 }
 
 /*
- * Whether the last claim_batch of this backend came back empty: the next one
- * first asks the head tables whether there is work (AwaQueueMayHaveWork),
- * which costs about a sixth of a lane pick; a worker in a busy stream of
- * claims does not pay for the question.
+ * What this backend's last claim saw, for the choice of its next first
+ * pick: an empty claim or a single candidate lane, and the head tables are
+ * read directly (AwaPickLane); several candidates, and the SQL picks run
+ * straight away instead of after a scan that cannot decide.
  */
 static bool last_claim_was_empty = true;
+static bool last_pick_saw_many = false;
+
+/*
+ * SetPickedLane
+ *		The ClaimLane of a lane locked by AwaPickLane, its near slots as
+ *		ReadPickedLane sets them.
+ */
+static void
+SetPickedLane(const AwaPickedLane *picked, ClaimLane *lane)
+{
+	int32		cursor = picked->ring_slot;
+	int32		last = picked->last_claimed_slot >= 0 ?
+		picked->last_claimed_slot : cursor;
+
+	lane->priority = picked->priority;
+	lane->shard = picked->shard;
+	lane->next_seq = picked->next_seq;
+	lane->claim_seq = picked->claim_seq;
+	lane->near_slots[0] = last;
+	lane->near_slots[1] = (last + 1) % AWA_QUEUE_SLOT_COUNT;
+	lane->near_slots[2] = cursor;
+	lane->last_lane = true;
+}
 
 /*
  * LockFirstLane
@@ -533,10 +556,10 @@ static bool last_claim_was_empty = true;
  * because another worker's claim is committing; READ COMMITTED only (in a
  * transaction-snapshot transaction the repeated pick could not lock a head
  * that another claimer advanced since the snapshot: serialization failure),
- * elsewhere it returns at once.  After an empty claim of this backend, and
- * in every repeat, the head tables are asked directly first
- * (AwaQueueMayHaveWork): no lane with work, no statement.  Never waits on a
- * lock.  Returns false when there is no lane to take.
+ * elsewhere it returns at once.  The head tables are read directly first
+ * (AwaPickLane; see last_pick_saw_many for when): no lane with work, or a
+ * paused queue, and no statement runs; one lane with work is locked there.
+ * Never waits on a lock.  Returns false when there is no lane to take.
  */
 static bool
 LockFirstLane(text *queue, Datum *visited, TimestampTz now, double aging_secs,
@@ -550,16 +573,39 @@ LockFirstLane(text *queue, Datum *visited, TimestampTz now, double aging_secs,
 		SingleLaneOutcome single;
 
 		/*
-		 * An empty queue (or one a busy claimer just emptied): no statement.
-		 * Asked after an empty claim of this backend and in every repeat;
-		 * a worker whose last claim found jobs skips the question.
+		 * The heads first, without a statement (AwaPickLane): no lane with
+		 * work ends the call, the only lane with work is locked there.
+		 * Skipped while this backend's last pick saw several candidate
+		 * lanes (the SQL picks order those), except after an empty claim
+		 * and in every repeat.
 		 */
-		if ((give_up != 0 || last_claim_was_empty) && !AwaQueueMayHaveWork(queue))
+		if (give_up != 0 || last_claim_was_empty || !last_pick_saw_many)
 		{
-			awa_backend_stats.claim_empty_skips++;
-			return false;
+			AwaPickedLane picked;
+
+			switch (AwaPickLane(queue, &picked))
+			{
+				case AWA_LANE_NONE:
+					awa_backend_stats.claim_empty_skips++;
+					return false;
+				case AWA_LANE_LOCKED:
+					SetPickedLane(&picked, lane);
+					last_pick_saw_many = false;
+					awa_backend_stats.claim_direct_picks++;
+					return true;
+				case AWA_LANE_BUSY:
+					single = SINGLE_BUSY;
+					last_pick_saw_many = false;
+					break;
+				case AWA_LANE_ASK_SQL:
+				default:
+					single = LockSingleCandidateLane(queue, lane, &near);
+					last_pick_saw_many = (single == SINGLE_MANY);
+					break;
+			}
 		}
-		single = LockSingleCandidateLane(queue, lane, &near);
+		else
+			single = LockSingleCandidateLane(queue, lane, &near);
 
 		if (single == SINGLE_LOCKED)
 			return true;

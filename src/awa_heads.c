@@ -1,17 +1,18 @@
 /*-------------------------------------------------------------------------
  *
  * awa_heads.c
- *	  Read-only checks of control tables without SPI: the lane heads (is
- *	  there work?) and attempt_state (is it empty?); AwaRelid, the OID of
- *	  an awa relation.
+ *	  The first pick of a claim and two checks, without SPI: the lane heads
+ *	  (is there work? lock the only lane that has some), attempt_state (is
+ *	  it empty?); AwaRelid, the OID of an awa relation.
  *
  * A worker polling an empty queue is the most frequent call a job queue
- * serves.  Answering "is there anything to claim?" through a SQL statement
- * costs its executor start-up (about 0.25M instructions for the lane
- * pick, as much as an enqueue); reading the two head tables through their
- * primary keys costs a small fraction of it.  Nothing here writes or locks
- * a row: the claim statements still decide, and lock, whatever this says
- * may be there.
+ * serves, and a claim of a queue with one lane the next.  Answering them
+ * through a SQL statement costs its executor start-up (about 0.25M
+ * instructions for the lane pick, as much as an enqueue); reading the head
+ * tables through their primary keys, and locking the one claim head with
+ * table_tuple_lock as LockRows would, costs a fraction of it.  Nothing here
+ * writes a row; the only lock taken is that claim head's, FOR UPDATE SKIP
+ * LOCKED, in READ COMMITTED.
  *
  * Copyright (c) 2026, awa_queue developers
  *
@@ -23,14 +24,15 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/skey.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
-#include "storage/bufmgr.h"
 #include "catalog/namespace.h"
 #include "executor/tuptable.h"
+#include "storage/bufmgr.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -42,12 +44,14 @@
 /* most lanes a queue can have: every priority times every shard */
 #define MAX_LANES ((AWA_PRIORITY_MAX + 1) * AWA_SHARDS_MAX)
 
-/* one head row: the lane and its position (next_seq or claim_seq) */
+/* one head row: the lane, its position (next_seq or claim_seq) and more */
 typedef struct LanePosition
 {
 	int16		priority;
 	int16		shard;
 	int64		seq;
+	int32		last_slot;		/* last_claimed_slot, -1 when NULL or not read */
+	ItemPointerData tid;		/* the row version the snapshot saw */
 } LanePosition;
 
 /*
@@ -67,20 +71,22 @@ AwaRelid(const char *relname)
  * ScanQueueHeads
  *		The head rows of one queue in table "relname" (schema awa), in
  *		primary-key order (priority, enqueue_shard), with column "seqcol"
- *		as the position.  Returns the number of rows, or -1 when the table,
- *		its primary key or a column cannot be found, or the queue has more
+ *		as the position and, when "lastcol" is not NULL, that column as
+ *		last_slot.  Returns the number of rows, or -1 when the table, its
+ *		primary key or a column cannot be found, or the queue has more
  *		than "max" lanes (the caller then falls back to SQL).  Takes
  *		AccessShareLock on the table and its primary key, as a SELECT would.
  */
 static int
-ScanQueueHeads(const char *relname, const char *seqcol, text *queue,
-			   Snapshot snapshot, LanePosition *out, int max)
+ScanQueueHeads(const char *relname, const char *seqcol, const char *lastcol,
+			   text *queue, Snapshot snapshot, LanePosition *out, int max)
 {
 	Oid			relid = AwaRelid(relname);
 	Oid			indexid;
 	AttrNumber	priority_att;
 	AttrNumber	shard_att;
 	AttrNumber	seq_att;
+	AttrNumber	last_att = InvalidAttrNumber;
 	Relation	heap;
 	Relation	index;
 	IndexScanDesc scan;
@@ -93,8 +99,11 @@ ScanQueueHeads(const char *relname, const char *seqcol, text *queue,
 	priority_att = get_attnum(relid, "priority");
 	shard_att = get_attnum(relid, "enqueue_shard");
 	seq_att = get_attnum(relid, seqcol);
+	if (lastcol != NULL)
+		last_att = get_attnum(relid, lastcol);
 	if (priority_att == InvalidAttrNumber || shard_att == InvalidAttrNumber ||
-		seq_att == InvalidAttrNumber)
+		seq_att == InvalidAttrNumber ||
+		(lastcol != NULL && last_att == InvalidAttrNumber))
 		return -1;
 
 	heap = table_open(relid, AccessShareLock);
@@ -125,6 +134,15 @@ ScanQueueHeads(const char *relname, const char *seqcol, text *queue,
 		out[n].priority = DatumGetInt16(slot_getattr(slot, priority_att, &isnull));
 		out[n].shard = DatumGetInt16(slot_getattr(slot, shard_att, &isnull));
 		out[n].seq = DatumGetInt64(slot_getattr(slot, seq_att, &isnull));
+		out[n].last_slot = -1;
+		if (lastcol != NULL)
+		{
+			Datum		last = slot_getattr(slot, last_att, &isnull);
+
+			if (!isnull)
+				out[n].last_slot = DatumGetInt32(last);
+		}
+		out[n].tid = slot->tts_tid;
 		n++;
 	}
 	ExecDropSingleTupleTableSlot(slot);
@@ -135,47 +153,36 @@ ScanQueueHeads(const char *relname, const char *seqcol, text *queue,
 }
 
 /*
- * AwaQueueMayHaveWork
- *		False only when no lane of the queue has an unclaimed position
- *		(every claim_seq has reached its lane's next_seq), which is what
- *		the lane picks of awa_claim.c test first (LANE_HEADS, claim_seq <
- *		next_seq); then a claim has nothing to take and can return empty
- *		without running a statement.  True otherwise, and whenever the
- *		scan cannot answer: the claim statements decide.
- *
- * Reads with the snapshot a read-write SPI statement would take at this
- * point (a new one in READ COMMITTED, the transaction's otherwise), after
- * a command counter increment, so it sees every head a claim statement
- * run now would see, including this transaction's own enqueues.  Takes
- * AccessShareLock on the head tables and their primary keys; no row locks,
- * never waits on a row.
+ * CandidateLanes
+ *		The lanes of a queue with an unclaimed position (claim_seq <
+ *		next_seq, the LANE_HEADS test of awa_claim.c) as the snapshot sees
+ *		them: their count, or -1 when the scans cannot answer.  The first
+ *		candidate's claim-head row goes to *first and its next_seq to
+ *		*first_next.
  */
-bool
-AwaQueueMayHaveWork(text *queue)
+static int
+CandidateLanes(text *queue, Snapshot snapshot, LanePosition *first,
+			   int64 *first_next)
 {
-	LanePosition *next;
-	LanePosition *claim;
+	LanePosition *next = palloc(sizeof(LanePosition) * MAX_LANES);
+	LanePosition *claim = palloc(sizeof(LanePosition) * MAX_LANES);
 	int			nnext;
-	int			nclaim;
+	int			nclaim = 0;
+	int			candidates = 0;
 	int			i;
 	int			j = 0;
-	bool		work = false;
 
-	next = palloc(sizeof(LanePosition) * MAX_LANES);
-	claim = palloc(sizeof(LanePosition) * MAX_LANES);
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	nnext = ScanQueueHeads("queue_enqueue_heads", "next_seq", queue,
-						   GetActiveSnapshot(), next, MAX_LANES);
-	nclaim = nnext > 0 ?
-		ScanQueueHeads("queue_claim_heads", "claim_seq", queue,
-					   GetActiveSnapshot(), claim, MAX_LANES) : 0;
-	PopActiveSnapshot();
+	nnext = ScanQueueHeads("queue_enqueue_heads", "next_seq", NULL, queue,
+						   snapshot, next, MAX_LANES);
+	if (nnext > 0)
+		nclaim = ScanQueueHeads("queue_claim_heads", "claim_seq",
+								"last_claimed_slot", queue, snapshot, claim,
+								MAX_LANES);
 	if (nnext < 0 || nclaim < 0)
-		work = true;
+		candidates = -1;
 
 	/* both lists are in (priority, shard) order: merge them */
-	for (i = 0; i < nclaim && !work; i++)
+	for (i = 0; i < nclaim && candidates >= 0; i++)
 	{
 		while (j < nnext &&
 			   (next[j].priority < claim[i].priority ||
@@ -184,11 +191,223 @@ AwaQueueMayHaveWork(text *queue)
 			j++;
 		if (j < nnext && next[j].priority == claim[i].priority &&
 			next[j].shard == claim[i].shard && claim[i].seq < next[j].seq)
-			work = true;
+		{
+			if (candidates == 0)
+			{
+				*first = claim[i];
+				*first_next = next[j].seq;
+			}
+			candidates++;
+		}
 	}
 	pfree(next);
 	pfree(claim);
-	return work;
+	return candidates;
+}
+
+/*
+ * QueuePaused
+ *		Whether the queue's queue_meta row says paused (no row: not
+ *		paused), as the snapshot sees it.  False when it cannot be read.
+ */
+static bool
+QueuePaused(text *queue, Snapshot snapshot)
+{
+	Oid			relid = AwaRelid("queue_meta");
+	AttrNumber	paused_att;
+	Relation	heap;
+	Relation	index;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData key;
+	Oid			indexid;
+	bool		paused = false;
+
+	if (!OidIsValid(relid))
+		return false;
+	paused_att = get_attnum(relid, "paused");
+	if (paused_att == InvalidAttrNumber)
+		return false;
+	heap = table_open(relid, AccessShareLock);
+	indexid = RelationGetPrimaryKeyIndex(heap);
+	if (!OidIsValid(indexid))
+	{
+		table_close(heap, AccessShareLock);
+		return false;
+	}
+	index = index_open(indexid, AccessShareLock);
+	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   index->rd_indcollation[0], F_TEXTEQ,
+						   PointerGetDatum(queue));
+	scan = index_beginscan(heap, index, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	slot = table_slot_create(heap, NULL);
+	if (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		value = slot_getattr(slot, paused_att, &isnull);
+
+		paused = !isnull && DatumGetBool(value);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	index_endscan(scan);
+	index_close(index, NoLock);
+	table_close(heap, NoLock);
+	return paused;
+}
+
+/*
+ * QueueRingSlot
+ *		The queue ring's current slot as the snapshot sees it (0 when the
+ *		ring state row does not exist yet, as AWA_QUEUE_RING_SLOT_SQL), or
+ *		-1 when it cannot be read.
+ */
+static int32
+QueueRingSlot(Snapshot snapshot)
+{
+	Oid			relid = AwaRelid("queue_ring_state");
+	AttrNumber	slot_att;
+	Relation	heap;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	int32		current = 0;
+
+	if (!OidIsValid(relid))
+		return -1;
+	slot_att = get_attnum(relid, "current_slot");
+	if (slot_att == InvalidAttrNumber)
+		return -1;
+	heap = table_open(relid, AccessShareLock);
+	scan = table_beginscan(heap, snapshot, 0, NULL);
+	slot = table_slot_create(heap, NULL);
+	if (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		value = slot_getattr(slot, slot_att, &isnull);
+
+		current = isnull ? -1 : DatumGetInt32(value);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	table_close(heap, NoLock);
+	return current;
+}
+
+/*
+ * LockClaimHead
+ *		Lock the claim-head row version "tid" FOR UPDATE SKIP LOCKED (in
+ *		READ COMMITTED: the latest version of the row, as LockRows does) and
+ *		read its claim_seq and last_claimed_slot under the lock.  Returns
+ *		AWA_LANE_LOCKED, AWA_LANE_BUSY (another transaction holds or is
+ *		updating the row) or AWA_LANE_ASK_SQL (anything else: the row is
+ *		gone, or this transaction changed it in a way the SQL pick should
+ *		judge).  RowShareLock on the table, as SELECT FOR UPDATE takes.
+ */
+static AwaLanePick
+LockClaimHead(ItemPointer tid, Snapshot snapshot, int64 *claim_seq,
+			  int32 *last_slot)
+{
+	Oid			relid = AwaRelid("queue_claim_heads");
+	AttrNumber	seq_att;
+	AttrNumber	last_att;
+	Relation	heap;
+	TupleTableSlot *slot;
+	TM_FailureData tmfd;
+	TM_Result	result;
+	AwaLanePick pick = AWA_LANE_ASK_SQL;
+
+	if (!OidIsValid(relid))
+		return AWA_LANE_ASK_SQL;
+	seq_att = get_attnum(relid, "claim_seq");
+	last_att = get_attnum(relid, "last_claimed_slot");
+	if (seq_att == InvalidAttrNumber || last_att == InvalidAttrNumber)
+		return AWA_LANE_ASK_SQL;
+	heap = table_open(relid, RowShareLock);
+	slot = table_slot_create(heap, NULL);
+	result = table_tuple_lock(heap, tid, snapshot, slot,
+							  GetCurrentCommandId(true), LockTupleExclusive,
+							  LockWaitSkip, TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+							  &tmfd);
+	if (result == TM_Ok)
+	{
+		bool		isnull;
+		Datum		last;
+
+		*claim_seq = DatumGetInt64(slot_getattr(slot, seq_att, &isnull));
+		last = slot_getattr(slot, last_att, &isnull);
+		*last_slot = isnull ? -1 : DatumGetInt32(last);
+		pick = AWA_LANE_LOCKED;
+	}
+	else if (result == TM_WouldBlock)
+		pick = AWA_LANE_BUSY;
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(heap, NoLock);
+	return pick;
+}
+
+/*
+ * AwaPickLane
+ *		The first pick of a claim, answered from the head tables without a
+ *		statement where it can be: AWA_LANE_NONE when no lane of the queue
+ *		has an unclaimed position or the queue is paused; with exactly one
+ *		candidate lane (in READ COMMITTED), that lane's claim head locked
+ *		FOR UPDATE SKIP LOCKED: AWA_LANE_LOCKED with *lane filled, or
+ *		AWA_LANE_BUSY when another claimer holds it; AWA_LANE_ASK_SQL for
+ *		several candidates, for a REPEATABLE READ or SERIALIZABLE
+ *		transaction with one (its lock and serialization rules stay with
+ *		the SQL pick), and whenever a scan cannot answer.
+ *
+ * Reads with the snapshot a read-write SPI statement would take at this
+ * point (a new one in READ COMMITTED, the transaction's otherwise), after a
+ * command counter increment, so it sees every head a claim statement run
+ * now would see, this transaction's own enqueues included.  The lock
+ * follows the row to its latest version and re-reads claim_seq under it,
+ * as LockRows does; a lane whose claim_seq has meanwhile reached its
+ * next_seq is AWA_LANE_NONE (the lock stays until commit, as a row that
+ * fails the SQL pick's recheck stays locked).  Never waits on a row.
+ */
+AwaLanePick
+AwaPickLane(text *queue, AwaPickedLane *lane)
+{
+	LanePosition first = {0};
+	int64		first_next = 0;
+	int			candidates;
+	AwaLanePick pick = AWA_LANE_ASK_SQL;
+	Snapshot	snapshot;
+
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	snapshot = GetActiveSnapshot();
+	candidates = CandidateLanes(queue, snapshot, &first, &first_next);
+	if (candidates == 0)
+		pick = AWA_LANE_NONE;
+	else if (candidates == 1 && !IsolationUsesXactSnapshot())
+	{
+		int32		ring_slot = QueueRingSlot(snapshot);
+
+		if (QueuePaused(queue, snapshot))
+			pick = AWA_LANE_NONE;
+		else if (ring_slot >= 0)
+		{
+			int64		claim_seq = 0;
+			int32		last_slot = -1;
+
+			pick = LockClaimHead(&first.tid, snapshot, &claim_seq, &last_slot);
+			if (pick == AWA_LANE_LOCKED && claim_seq >= first_next)
+				pick = AWA_LANE_NONE;
+			else if (pick == AWA_LANE_LOCKED)
+			{
+				lane->priority = first.priority;
+				lane->shard = first.shard;
+				lane->next_seq = first_next;
+				lane->claim_seq = claim_seq;
+				lane->last_claimed_slot = last_slot;
+				lane->ring_slot = ring_slot;
+			}
+		}
+	}
+	PopActiveSnapshot();
+	return pick;
 }
 
 /*

@@ -189,8 +189,26 @@ typedef struct AwaJobRow
 								 * the row */
 } AwaJobRow;
 
-/* read-only checks without SPI (awa_heads.c) */
-extern bool AwaQueueMayHaveWork(text *queue);
+/* the first pick of a claim and checks without SPI (awa_heads.c) */
+typedef enum AwaLanePick
+{
+	AWA_LANE_NONE,				/* no lane has work, or the queue is paused */
+	AWA_LANE_LOCKED,			/* the only candidate lane, locked */
+	AWA_LANE_BUSY,				/* the only candidate lane, held by another */
+	AWA_LANE_ASK_SQL			/* several candidates, or cannot say */
+} AwaLanePick;
+
+typedef struct AwaPickedLane
+{
+	int16		priority;
+	int16		shard;
+	int64		next_seq;		/* committed, read before the lock */
+	int64		claim_seq;		/* read under the lock */
+	int32		last_claimed_slot;	/* -1 before the lane's first claim */
+	int32		ring_slot;		/* the queue ring's current slot */
+} AwaPickedLane;
+
+extern AwaLanePick AwaPickLane(text *queue, AwaPickedLane *lane);
 extern bool AwaAttemptStateIsEmpty(void);
 extern Oid	AwaRelid(const char *relname);
 
@@ -219,8 +237,9 @@ typedef struct AwaBackendStats
 	int64		claim_general_statements;	/* near claims that fell back */
 	int64		claim_busy_retries;	/* picks repeated while lanes were busy */
 	int64		claim_near_picks;	/* lanes chosen among several without the full pick */
-	int64		claim_empty_skips;	/* picks skipped: no lane had work
+	int64		claim_empty_skips;	/* claims answered empty from the heads
 									 * (awa_heads.c) */
+	int64		claim_direct_picks; /* lanes locked by AwaPickLane */
 	int64		complete_fused_statements;	/* fused completion, current slot */
 	int64		complete_fused_jobs;
 	int64		complete_slot_pass_statements;	/* fused completion, other

@@ -50,6 +50,7 @@ awa_backend_stats_fn(PG_FUNCTION_ARGS)
 		{"claim_busy_retries", awa_backend_stats.claim_busy_retries},
 		{"claim_near_picks", awa_backend_stats.claim_near_picks},
 		{"claim_empty_skips", awa_backend_stats.claim_empty_skips},
+		{"claim_direct_picks", awa_backend_stats.claim_direct_picks},
 		{"complete_fused_statements", awa_backend_stats.complete_fused_statements},
 		{"complete_fused_jobs", awa_backend_stats.complete_fused_jobs},
 		{"complete_slot_pass_statements", awa_backend_stats.complete_slot_pass_statements},
