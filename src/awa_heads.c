@@ -362,9 +362,11 @@ LockClaimHead(ItemPointer tid, Snapshot snapshot, int64 *claim_seq,
  * command counter increment, so it sees every head a claim statement run
  * now would see, this transaction's own enqueues included.  The lock
  * follows the row to its latest version and re-reads claim_seq under it,
- * as LockRows does; a lane whose claim_seq has meanwhile reached its
- * next_seq is AWA_LANE_NONE (the lock stays until commit, as a row that
- * fails the SQL pick's recheck stays locked).  Never waits on a row.
+ * as LockRows does; a lane whose claim_seq has meanwhile reached the
+ * next_seq this snapshot saw is AWA_LANE_BUSY, as the SQL pick reports a
+ * row that fails its recheck: another claimer took the work while this
+ * one looked, and the busy retry looks again with a new snapshot (the lock
+ * stays until commit, as it does for that row).  Never waits on a row.
  */
 AwaLanePick
 AwaPickLane(text *queue, AwaPickedLane *lane)
@@ -394,7 +396,7 @@ AwaPickLane(text *queue, AwaPickedLane *lane)
 
 			pick = LockClaimHead(&first.tid, snapshot, &claim_seq, &last_slot);
 			if (pick == AWA_LANE_LOCKED && claim_seq >= first_next)
-				pick = AWA_LANE_NONE;
+				pick = AWA_LANE_BUSY;
 			else if (pick == AWA_LANE_LOCKED)
 			{
 				lane->priority = first.priority;
