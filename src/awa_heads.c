@@ -67,6 +67,59 @@ AwaRelid(const char *relname)
 	return OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
 }
 
+/* an open scan of one queue's rows through a table's primary key */
+typedef struct QueueKeyScan
+{
+	Relation	heap;
+	Relation	index;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+} QueueKeyScan;
+
+/*
+ * BeginQueueKeyScan
+ *		Open table "relid" and its primary key (AccessShareLock each, as a
+ *		SELECT takes) and start a scan of the rows whose first key column,
+ *		the queue name, equals "queue", compared with the index's
+ *		collation.  False when the table has no primary key.
+ */
+static bool
+BeginQueueKeyScan(Oid relid, text *queue, Snapshot snapshot, QueueKeyScan *ks)
+{
+	Oid			indexid;
+	ScanKeyData key;
+
+	ks->heap = table_open(relid, AccessShareLock);
+	indexid = RelationGetPrimaryKeyIndex(ks->heap);
+	if (!OidIsValid(indexid))
+	{
+		table_close(ks->heap, AccessShareLock);
+		return false;
+	}
+	ks->index = index_open(indexid, AccessShareLock);
+	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   ks->index->rd_indcollation[0], F_TEXTEQ,
+						   PointerGetDatum(queue));
+	ks->scan = index_beginscan(ks->heap, ks->index, snapshot, 1, 0);
+	index_rescan(ks->scan, &key, 1, NULL, 0);
+	ks->slot = table_slot_create(ks->heap, NULL);
+	return true;
+}
+
+/*
+ * EndQueueKeyScan
+ *		End a BeginQueueKeyScan scan; the locks stay until the end of the
+ *		transaction.
+ */
+static void
+EndQueueKeyScan(QueueKeyScan *ks)
+{
+	ExecDropSingleTupleTableSlot(ks->slot);
+	index_endscan(ks->scan);
+	index_close(ks->index, NoLock);
+	table_close(ks->heap, NoLock);
+}
+
 /*
  * ScanQueueHeads
  *		The head rows of one queue in table "relname" (schema awa), in
@@ -82,16 +135,11 @@ ScanQueueHeads(const char *relname, const char *seqcol, const char *lastcol,
 			   text *queue, Snapshot snapshot, LanePosition *out, int max)
 {
 	Oid			relid = AwaRelid(relname);
-	Oid			indexid;
 	AttrNumber	priority_att;
 	AttrNumber	shard_att;
 	AttrNumber	seq_att;
 	AttrNumber	last_att = InvalidAttrNumber;
-	Relation	heap;
-	Relation	index;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-	ScanKeyData key;
+	QueueKeyScan ks;
 	int			n = 0;
 
 	if (!OidIsValid(relid))
@@ -105,24 +153,9 @@ ScanQueueHeads(const char *relname, const char *seqcol, const char *lastcol,
 		seq_att == InvalidAttrNumber ||
 		(lastcol != NULL && last_att == InvalidAttrNumber))
 		return -1;
-
-	heap = table_open(relid, AccessShareLock);
-	indexid = RelationGetPrimaryKeyIndex(heap);
-	if (!OidIsValid(indexid))
-	{
-		table_close(heap, AccessShareLock);
+	if (!BeginQueueKeyScan(relid, queue, snapshot, &ks))
 		return -1;
-	}
-	index = index_open(indexid, AccessShareLock);
-
-	/* queue is the first key column; compare with the index's collation */
-	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   index->rd_indcollation[0], F_TEXTEQ,
-						   PointerGetDatum(queue));
-	scan = index_beginscan(heap, index, snapshot, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	slot = table_slot_create(heap, NULL);
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	while (index_getnext_slot(ks.scan, ForwardScanDirection, ks.slot))
 	{
 		bool		isnull;
 
@@ -131,24 +164,21 @@ ScanQueueHeads(const char *relname, const char *seqcol, const char *lastcol,
 			n = -1;
 			break;
 		}
-		out[n].priority = DatumGetInt16(slot_getattr(slot, priority_att, &isnull));
-		out[n].shard = DatumGetInt16(slot_getattr(slot, shard_att, &isnull));
-		out[n].seq = DatumGetInt64(slot_getattr(slot, seq_att, &isnull));
+		out[n].priority = DatumGetInt16(slot_getattr(ks.slot, priority_att, &isnull));
+		out[n].shard = DatumGetInt16(slot_getattr(ks.slot, shard_att, &isnull));
+		out[n].seq = DatumGetInt64(slot_getattr(ks.slot, seq_att, &isnull));
 		out[n].last_slot = -1;
 		if (lastcol != NULL)
 		{
-			Datum		last = slot_getattr(slot, last_att, &isnull);
+			Datum		last = slot_getattr(ks.slot, last_att, &isnull);
 
 			if (!isnull)
 				out[n].last_slot = DatumGetInt32(last);
 		}
-		out[n].tid = slot->tts_tid;
+		out[n].tid = ks.slot->tts_tid;
 		n++;
 	}
-	ExecDropSingleTupleTableSlot(slot);
-	index_endscan(scan);
-	index_close(index, NoLock);
-	table_close(heap, NoLock);
+	EndQueueKeyScan(&ks);
 	return n;
 }
 
@@ -215,44 +245,23 @@ QueuePaused(text *queue, Snapshot snapshot)
 {
 	Oid			relid = AwaRelid("queue_meta");
 	AttrNumber	paused_att;
-	Relation	heap;
-	Relation	index;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-	ScanKeyData key;
-	Oid			indexid;
+	QueueKeyScan ks;
 	bool		paused = false;
 
 	if (!OidIsValid(relid))
 		return false;
 	paused_att = get_attnum(relid, "paused");
-	if (paused_att == InvalidAttrNumber)
+	if (paused_att == InvalidAttrNumber ||
+		!BeginQueueKeyScan(relid, queue, snapshot, &ks))
 		return false;
-	heap = table_open(relid, AccessShareLock);
-	indexid = RelationGetPrimaryKeyIndex(heap);
-	if (!OidIsValid(indexid))
-	{
-		table_close(heap, AccessShareLock);
-		return false;
-	}
-	index = index_open(indexid, AccessShareLock);
-	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   index->rd_indcollation[0], F_TEXTEQ,
-						   PointerGetDatum(queue));
-	scan = index_beginscan(heap, index, snapshot, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	slot = table_slot_create(heap, NULL);
-	if (index_getnext_slot(scan, ForwardScanDirection, slot))
+	if (index_getnext_slot(ks.scan, ForwardScanDirection, ks.slot))
 	{
 		bool		isnull;
-		Datum		value = slot_getattr(slot, paused_att, &isnull);
+		Datum		value = slot_getattr(ks.slot, paused_att, &isnull);
 
 		paused = !isnull && DatumGetBool(value);
 	}
-	ExecDropSingleTupleTableSlot(slot);
-	index_endscan(scan);
-	index_close(index, NoLock);
-	table_close(heap, NoLock);
+	EndQueueKeyScan(&ks);
 	return paused;
 }
 
