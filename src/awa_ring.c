@@ -529,8 +529,9 @@ AwaRingPruneQueue(void)
  *
  * Locking contract: claim ring-state row FOR UPDATE -> slot row FOR UPDATE
  * -> ACCESS EXCLUSIVE on lease_claims_<s> and lease_claim_closures_<s>
- * within awa.prune_lock_timeout -> copy the open receipts (same job_id,
- * run_lease and every other column, new claim_slot) -> TRUNCATE.  Under the
+ * within awa.prune_lock_timeout -> copy the open receipts through
+ * AWA_RECEIPT_INSERT_FROM (same job_id, run_lease and every other column,
+ * unique key and mask included, new claim_slot) -> TRUNCATE.  Under the
  * exclusive lock no completion can be closing one of those receipts; once
  * the caller commits, completion and heartbeat find the carried receipt in
  * the current slot by (job_id, run_lease).  A few long attempts therefore
@@ -556,20 +557,18 @@ AwaRingPruneClaims(void)
 	if (status != NULL)
 		return status;
 	values[0] = Int32GetDatum(current);
-	AwaSqlExec(psprintf("INSERT INTO awa.lease_claims "
-						"(claim_slot, job_id, run_lease, ready_slot, ready_generation, kind, "
-						"queue, priority, effective_priority, attempt, max_attempts, lane_seq, "
-						"enqueue_shard, claimed_at, deadline_at) "
-						"SELECT $1, c.job_id, c.run_lease, c.ready_slot, c.ready_generation, "
-						"c.kind, c.queue, c.priority, c.effective_priority, c.attempt, "
-						"c.max_attempts, c.lane_seq, c.enqueue_shard, c.claimed_at, c.deadline_at "
-						"FROM %s AS c WHERE NOT EXISTS (SELECT 1 FROM %s AS x "
-						"WHERE x.job_id OPERATOR(pg_catalog.=) c.job_id "
-						"AND x.run_lease OPERATOR(pg_catalog.=) c.run_lease) "
-						"ORDER BY c.job_id, c.run_lease",
+	AwaSqlExec(psprintf(AWA_RECEIPT_INSERT_FROM("(SELECT $1::pg_catalog.int4 AS claim_slot, "
+												"c.job_id, c.run_lease, c.ready_slot, "
+												"c.ready_generation, c.kind, c.queue, c.priority, "
+												"c.effective_priority, c.attempt, c.max_attempts, "
+												"c.lane_seq, c.enqueue_shard, c.claimed_at, "
+												"c.deadline_at, c.unique_key, c.unique_states "
+												"FROM %s AS c WHERE NOT EXISTS (SELECT 1 FROM %s AS x "
+												"WHERE x.job_id OPERATOR(pg_catalog.=) c.job_id "
+												"AND x.run_lease OPERATOR(pg_catalog.=) c.run_lease))"),
 						RingPartition(claim_ring.part_a, slot),
 						RingPartition(claim_ring.part_b, slot)),
-			   1, argtypes, values, NULL, false, 0, SPI_OK_INSERT);
+			   1, argtypes, values, NULL, false, 0, SPI_OK_INSERT_RETURNING);
 	RingTruncateSlot(&claim_ring, slot);
 	return "pruned";
 }

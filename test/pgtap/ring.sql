@@ -2,7 +2,7 @@
 BEGIN;
 \set ECHO none
 \ir ../awa_test_helpers.sql
-SELECT plan(19);
+SELECT plan(24);
 
 SELECT has_function('awa', f, '{}'::name[], 'awa.' || f || '()')
 FROM unnest(ARRAY['rotate', 'prune_oldest', 'rotate_claims', 'prune_oldest_claims', 'maintenance']) AS f;
@@ -62,6 +62,30 @@ END $$;
 SELECT is(pg_temp.prune_tick(), 'pruned', 'its slot is then pruned');
 SELECT is(awa.maintenance() ->> 'rotate', 'rotated', 'and the queue ring moves on');
 SELECT is(pg_temp.inv(), 'ok', 'invariants hold at the end');
+
+-- a carried receipt keeps the unique key and mask of its job, so completing
+-- it releases the key (states scheduled, available, running only)
+SELECT awa.enqueue('k', '{}', 'ulong', unique_key => 'carry', unique_states => '11100000') IS NOT NULL AS enqueued \gset
+CREATE TEMP TABLE carried AS
+SELECT c.job_id, c.run_lease, c.claim_slot FROM awa.claim_batch('ulong', 1) AS c;
+SELECT is((SELECT count(*)::int FROM carried), 1, 'a job with a unique key is claimed');
+CREATE FUNCTION pg_temp.carry_tick() RETURNS integer LANGUAGE plpgsql AS $$
+BEGIN
+	FOR i IN 1..20 LOOP
+		PERFORM awa.rotate_claims();
+		PERFORM awa.prune_oldest_claims();
+		EXIT WHEN (SELECT c.claim_slot FROM awa.lease_claims AS c JOIN carried USING (job_id, run_lease))
+			IS DISTINCT FROM (SELECT claim_slot FROM carried);
+	END LOOP;
+	RETURN (SELECT c.claim_slot FROM awa.lease_claims AS c JOIN carried USING (job_id, run_lease));
+END $$;
+SELECT isnt(pg_temp.carry_tick(), (SELECT claim_slot FROM carried), 'its receipt was carried into another slot');
+SELECT is((SELECT (c.unique_key, c.unique_states)::text FROM awa.lease_claims AS c JOIN carried USING (job_id, run_lease)),
+	(SELECT ('\x6361727279'::bytea, B'11100000')::text), 'with its unique key and mask');
+SELECT is((SELECT count(*)::int FROM awa.complete_batch((SELECT array_agg(job_id) FROM carried),
+	(SELECT array_agg(run_lease) FROM carried))), 1, 'the carried receipt completes');
+SELECT lives_ok($$SELECT awa.enqueue('k', '{}', 'ulong', unique_key => 'carry', unique_states => '11100000')$$,
+	'and its key is free again');
 
 SELECT * FROM finish();
 ROLLBACK;
