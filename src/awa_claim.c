@@ -164,8 +164,10 @@ static AwaPlan lane_lock_plan = {
  * (read under the lock by the lane pick, so the scan starts at the
  * index position instead of walking claimed history); advance its claim head
  * past them and remember the ready slot of the last one; append the
- * receipts; return the claimed jobs in lane order as awa.claimed_job
- * columns plus the unique mask.
+ * receipts; return the claimed jobs as awa.claimed_job columns plus the
+ * unique mask and lane_seq.  Rows come out in lane order (the scan is
+ * ordered and "rcpt" is read back as it was written), without a sort
+ * node; ClaimedRowOrder checks that in C (decision 35).
  *
  * LANE_CLAIM_SQL(ctes, src, gap_advance, adv_guard) is shared by the two
  * claim statements.  ctes defines helper CTEs (each followed by a comma)
@@ -199,7 +201,7 @@ static AwaPlan lane_lock_plan = {
 	"CASE WHEN s.payload IS NULL THEN '{}'::pg_catalog.text[] " \
 	"ELSE ARRAY(SELECT pg_catalog.jsonb_array_elements_text(s.payload -> 'tags')) END, " \
 	"s.claimed_at, s.deadline_at, s.claim_slot, s.effective_priority, s.unique_key, " \
-	"s.unique_states FROM rcpt AS s ORDER BY s.lane_seq"
+	"s.unique_states, s.lane_seq FROM rcpt AS s"
 
 /*
  * The general claim: the lane's rows in every ready slot.  When it finds
@@ -671,8 +673,56 @@ ClaimFromLane(text *queue, const ClaimLane *lane, int32 max_jobs,
 	return AwaPlanExec(&lane_claim_plan, args, NULL, false, 0, SPI_OK_SELECT);
 }
 
-/* number of awa.claimed_job columns returned by the claim statement */
+/*
+ * number of awa.claimed_job columns returned by the claim statement; then
+ * come the unique mask and lane_seq
+ */
 #define CLAIMED_JOB_COLUMNS 15
+#define CLAIMED_LANE_SEQ_COLUMN (CLAIMED_JOB_COLUMNS + 1)
+
+/* qsort_arg comparator: row indexes by the lane_seq array in arg */
+static int
+CompareRowsBySeq(const void *a, const void *b, void *arg)
+{
+	const int64 *seq = (const int64 *) arg;
+	int64		sa = seq[*(const int *) a];
+	int64		sb = seq[*(const int *) b];
+
+	return (sa > sb) - (sa < sb);
+}
+
+/*
+ * ClaimedRowOrder
+ *		Indexes of the n rows of the last claim statement (SPI_tuptable) in
+ *		lane order.  The statement writes them in that order already, so
+ *		this is a check; rows are sorted by lane_seq only if a plan ever
+ *		produced another order.
+ */
+static int *
+ClaimedRowOrder(int n)
+{
+	int		   *order = palloc(sizeof(int) * Max(n, 1));
+	int64	   *seq = palloc(sizeof(int64) * Max(n, 1));
+	bool		sorted = true;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		seq[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+											 SPI_tuptable->tupdesc,
+											 CLAIMED_LANE_SEQ_COLUMN + 1,
+											 &isnull));
+		order[i] = i;
+		if (i > 0 && seq[i] < seq[i - 1])
+			sorted = false;
+	}
+	if (!sorted)
+		qsort_arg(order, n, sizeof(int), CompareRowsBySeq, seq);
+	pfree(seq);
+	return order;
+}
 
 /*
  * IntervalSeconds
@@ -761,6 +811,7 @@ awa_claim_batch(PG_FUNCTION_ARGS)
 	{
 		ClaimLane	lane;
 		int			claimed;
+		int		   *order;
 		int			i;
 
 		if (nvisited == 0)
@@ -775,16 +826,17 @@ awa_claim_batch(PG_FUNCTION_ARGS)
 
 		claimed = ClaimFromLane(queue, &lane, remaining, now, aging_secs,
 								deadline);
-		if (SPI_tuptable->tupdesc->natts != CLAIMED_JOB_COLUMNS + 1)
+		if (SPI_tuptable->tupdesc->natts != CLAIMED_LANE_SEQ_COLUMN + 1)
 			elog(ERROR, "awa_queue: claim statement returned %d columns",
 				 SPI_tuptable->tupdesc->natts);
+		order = ClaimedRowOrder(claimed);
 		for (i = 0; i < claimed; i++)
 		{
-			/* the claimed_job columns, then the unique mask */
-			Datum		values[CLAIMED_JOB_COLUMNS + 1];
-			bool		nulls[CLAIMED_JOB_COLUMNS + 1];
+			/* the claimed_job columns, the unique mask, lane_seq */
+			Datum		values[CLAIMED_LANE_SEQ_COLUMN + 1];
+			bool		nulls[CLAIMED_LANE_SEQ_COLUMN + 1];
 
-			AwaSpiDeformRow(i, values, nulls);
+			AwaSpiDeformRow(order[i], values, nulls);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
 								 values, nulls);
 			if (!nulls[CLAIMED_JOB_COLUMNS - 1])
@@ -797,6 +849,7 @@ awa_claim_batch(PG_FUNCTION_ARGS)
 				nunique++;
 			}
 		}
+		pfree(order);
 		remaining -= claimed;
 		/* the only candidate lane left: another pick would find none */
 		if (lane.last_lane)

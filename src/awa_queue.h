@@ -256,14 +256,17 @@ extern AwaBackendStats awa_backend_stats;
  * their own statements ("src" is a CTE name or a parenthesized query).
  *
  * AWA_CLOSURE_INSERT_FROM(src, outcome): close receipts.  src has columns
- * (claim_slot, job_id, run_lease); rows are sorted by the closure key
- * before ON CONFLICT, and a receipt already closed drops out (stale
- * writers change nothing).  RETURNING (job_id, run_lease, claim_slot).
+ * (claim_slot, job_id, run_lease); a receipt already closed drops out
+ * (stale writers change nothing).  RETURNING (job_id, run_lease,
+ * claim_slot).  Every caller has locked the receipts FOR UPDATE earlier in
+ * the same statement or transaction (SPEC 5.7), so no other transaction
+ * can be inserting the same closure key meanwhile: ON CONFLICT only ever
+ * meets committed closures and never waits, and the rows need no sort
+ * (decision 35).
  */
 #define AWA_CLOSURE_INSERT_FROM(src, outcome) \
 	"INSERT INTO awa.lease_claim_closures (claim_slot, job_id, run_lease, outcome) " \
 	"SELECT s.claim_slot, s.job_id, s.run_lease, " outcome " FROM " src " AS s " \
-	"ORDER BY s.job_id, s.run_lease, s.claim_slot " \
 	"ON CONFLICT (job_id, run_lease, claim_slot) DO NOTHING " \
 	"RETURNING job_id, run_lease, claim_slot"
 
@@ -285,7 +288,11 @@ extern AwaBackendStats awa_backend_stats;
  * attempt, run_lease, lane_seq, enqueue_shard, attempted_at, finalized_at,
  * payload), priority being the LANE priority.  RETURNING the counter key
  * (ready_slot, queue, priority, enqueue_shard) plus job_id, run_lease,
- * state, to feed AWA_COUNTER_UPSERT_FROM in the same statement.
+ * state, to feed AWA_COUNTER_UPSERT_FROM in the same statement.  No sort:
+ * a done key is the key of one ready row (or the synthetic lane_seq =
+ * -job_id of a job that had none), written only by the writer that won
+ * the attempt's closure, so two transactions never insert the same key
+ * and no insert waits on another (decision 35).
  */
 #define AWA_DONE_NARROW_INSERT_FROM(src) \
 	"INSERT INTO awa.done_entries (ready_slot, ready_generation, job_id, kind, queue, " \
@@ -294,7 +301,6 @@ extern AwaBackendStats awa_backend_stats;
 	"SELECT s.ready_slot, s.ready_generation, s.job_id, s.kind, s.queue, s.state, " \
 	"s.priority, s.attempt, s.run_lease, s.lane_seq, s.enqueue_shard, s.attempted_at, " \
 	"s.finalized_at, s.payload FROM " src " AS s " \
-	"ORDER BY s.queue, s.priority, s.enqueue_shard, s.lane_seq, s.ready_slot " \
 	"RETURNING ready_slot, queue, priority, enqueue_shard, job_id, run_lease, state"
 
 /*
@@ -312,7 +318,6 @@ extern AwaBackendStats awa_backend_stats;
 	"s.priority, s.attempt, s.run_lease, s.lane_seq, s.enqueue_shard, s.attempted_at, " \
 	"s.finalized_at, s.payload, s.args, s.max_attempts, s.run_at, s.created_at, " \
 	"s.unique_key, s.unique_states FROM " src " AS s " \
-	"ORDER BY s.queue, s.priority, s.enqueue_shard, s.lane_seq, s.ready_slot " \
 	"RETURNING ready_slot, queue, priority, enqueue_shard, job_id, run_lease, state"
 
 /*
@@ -321,7 +326,10 @@ extern AwaBackendStats awa_backend_stats;
  * ready_generation, kind, queue, priority, effective_priority, attempt,
  * max_attempts, lane_seq, enqueue_shard, claimed_at, deadline_at,
  * unique_key, unique_states).  Used by claim and by the claim-ring
- * carry-forward.  RETURNING (job_id, run_lease, claim_slot).
+ * carry-forward.  RETURNING (job_id, run_lease, claim_slot).  No sort: a
+ * claim inserts run_lease + 1 of rows whose lane head it holds, and the
+ * carry-forward runs under ACCESS EXCLUSIVE on the slot, so no two
+ * transactions insert the same key (decision 35).
  */
 #define AWA_RECEIPT_INSERT_FROM(src) \
 	"INSERT INTO awa.lease_claims (claim_slot, job_id, run_lease, ready_slot, " \
@@ -332,7 +340,6 @@ extern AwaBackendStats awa_backend_stats;
 	"s.kind, s.queue, s.priority, s.effective_priority, s.attempt, s.max_attempts, " \
 	"s.lane_seq, s.enqueue_shard, s.claimed_at, s.deadline_at, s.unique_key, " \
 	"s.unique_states FROM " src " AS s " \
-	"ORDER BY s.job_id, s.run_lease " \
 	"RETURNING job_id, run_lease, claim_slot, effective_priority"
 
 /* the current slot of each ring, read without a lock (missing row = 0) */
