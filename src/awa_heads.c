@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * awa_heads.c
- *	  The first pick of a claim and two checks, without SPI: the lane heads
+ *	  The first pick of a claim and three reads, without SPI: the lane heads
  *	  (is there work? lock the only lane that has some), attempt_state (is
- *	  it empty?); AwaRelid, the OID of an awa relation.
+ *	  it empty?), a queue's enqueue shards; AwaRelid, the OID of an awa
+ *	  relation.
  *
  * A worker polling an empty queue is the most frequent call a job queue
  * serves, and a claim of a queue with one lane the next.  Answering them
@@ -236,6 +237,38 @@ CandidateLanes(text *queue, Snapshot snapshot, LanePosition *first,
 }
 
 /*
+ * QueueMetaColumn
+ *		Column "column" of the queue's queue_meta row as the snapshot sees
+ *		it, in *value; false when there is no row, the value is NULL or the
+ *		table cannot be read.  A by-value column only (the scan slot is
+ *		dropped before returning).
+ */
+static bool
+QueueMetaColumn(text *queue, Snapshot snapshot, const char *column, Datum *value)
+{
+	Oid			relid = AwaRelid("queue_meta");
+	AttrNumber	att;
+	QueueKeyScan ks;
+	bool		found = false;
+
+	if (!OidIsValid(relid))
+		return false;
+	att = get_attnum(relid, column);
+	if (att == InvalidAttrNumber ||
+		!BeginQueueKeyScan(relid, queue, snapshot, &ks))
+		return false;
+	if (index_getnext_slot(ks.scan, ForwardScanDirection, ks.slot))
+	{
+		bool		isnull;
+
+		*value = slot_getattr(ks.slot, att, &isnull);
+		found = !isnull;
+	}
+	EndQueueKeyScan(&ks);
+	return found;
+}
+
+/*
  * QueuePaused
  *		Whether the queue's queue_meta row says paused (no row: not
  *		paused), as the snapshot sees it.  False when it cannot be read.
@@ -243,26 +276,32 @@ CandidateLanes(text *queue, Snapshot snapshot, LanePosition *first,
 static bool
 QueuePaused(text *queue, Snapshot snapshot)
 {
-	Oid			relid = AwaRelid("queue_meta");
-	AttrNumber	paused_att;
-	QueueKeyScan ks;
-	bool		paused = false;
+	Datum		value;
 
-	if (!OidIsValid(relid))
-		return false;
-	paused_att = get_attnum(relid, "paused");
-	if (paused_att == InvalidAttrNumber ||
-		!BeginQueueKeyScan(relid, queue, snapshot, &ks))
-		return false;
-	if (index_getnext_slot(ks.scan, ForwardScanDirection, ks.slot))
-	{
-		bool		isnull;
-		Datum		value = slot_getattr(ks.slot, paused_att, &isnull);
+	return QueueMetaColumn(queue, snapshot, "paused", &value) &&
+		DatumGetBool(value);
+}
 
-		paused = !isnull && DatumGetBool(value);
-	}
-	EndQueueKeyScan(&ks);
-	return paused;
+/*
+ * AwaQueueEnqueueShards
+ *		queue_meta.enqueue_shards of a queue (1 when it has no row), read
+ *		through the primary key with the snapshot a read-write SPI
+ *		statement would take here (after a command counter increment, so
+ *		this transaction's own set_enqueue_shards counts).  Replaces a
+ *		SELECT that every enqueue ran.  No row lock.
+ */
+int
+AwaQueueEnqueueShards(text *queue)
+{
+	Datum		value;
+	int			shards = 1;
+
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (QueueMetaColumn(queue, GetActiveSnapshot(), "enqueue_shards", &value))
+		shards = DatumGetInt16(value);
+	PopActiveSnapshot();
+	return shards;
 }
 
 /*

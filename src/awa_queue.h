@@ -210,6 +210,7 @@ typedef struct AwaPickedLane
 
 extern AwaLanePick AwaPickLane(text *queue, AwaPickedLane *lane);
 extern bool AwaAttemptStateIsEmpty(void);
+extern int	AwaQueueEnqueueShards(text *queue);
 extern Oid	AwaRelid(const char *relname);
 
 /* storage writers (awa_storage.c) */

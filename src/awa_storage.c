@@ -194,12 +194,6 @@ static AwaPlan lane_create_plan = {
 	.argtypes = {TEXTOID, INT2OID, INT2OID}
 };
 
-static AwaPlan shards_plan = {
-	.sql = "SELECT enqueue_shards FROM awa.queue_meta WHERE queue = $1",
-	.nargs = 1,
-	.argtypes = {TEXTOID}
-};
-
 /* a deferred-row batch: one record[] of these fields, as for ready rows */
 #define DEFERRED_NFIELDS 18
 static const Oid deferred_field_types[DEFERRED_NFIELDS] = {
@@ -463,20 +457,6 @@ TextCompare(text *a, text *b)
 }
 
 /*
- * QueueShards
- *		queue_meta.enqueue_shards of a queue (1 when it has no row).
- */
-static int
-QueueShards(text *queue)
-{
-	Datum		arg = PointerGetDatum(queue);
-
-	if (AwaPlanExec(&shards_plan, &arg, NULL, false, 1, SPI_OK_SELECT) == 0)
-		return 1;
-	return (int) AwaSpiGetInt64(0, 1, 1);
-}
-
-/*
  * SameLane
  *		Whether two rows belong to the same (queue, priority, shard) lane.
  */
@@ -536,7 +516,7 @@ AssignShards(AwaJobRow *rows, int n)
 		if (j == nq)
 		{
 			queues[nq] = rows[i].queue;
-			shards[nq] = QueueShards(rows[i].queue);
+			shards[nq] = AwaQueueEnqueueShards(rows[i].queue);
 			nq++;
 		}
 		rows[i].free_shards = 0;

@@ -4,7 +4,7 @@
 -- are exact, every job is in exactly one state, unique claims match the
 -- states in their masks, and run_lease never goes back.
 BEGIN;
-SELECT plan(17);
+SELECT plan(18);
 \ir ../failure_invariants.sql
 
 SELECT setseed(0.42);
@@ -116,5 +116,9 @@ SELECT is_empty($$SELECT job_id FROM (
 	WHERE (e ->> 'attempt')::integer < 1 OR e ->> 'error' IS NULL OR e ->> 'at' IS NULL$$,
 	'error entries carry error, attempt and at');
 
+-- set_enqueue_shards earlier in this same transaction is what enqueue read
+SELECT is((SELECT pg_catalog.array_agg(DISTINCT enqueue_shard ORDER BY enqueue_shard)
+	FROM awa.queue_enqueue_heads WHERE queue = 'tap'), '{0,1,2}'::smallint[],
+	'jobs of queue tap spread over the 3 shards set in this transaction');
 SELECT * FROM finish();
 ROLLBACK;
