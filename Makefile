@@ -17,6 +17,7 @@ OBJS = \
 	src/awa_unique.o \
 	src/awa_enqueue.o \
 	src/awa_heads.o \
+	src/awa_direct.o \
 	src/awa_claim.o \
 	src/awa_complete.o \
 	src/awa_counts.o \
@@ -62,6 +63,7 @@ ISOLATION = \
 	complete_vs_complete \
 	enqueue_vs_claim \
 	enqueue_free_lane \
+	enqueue_vs_enqueue \
 	prune_vs_writer \
 	rotate_vs_enqueue \
 	maintenance_concurrent \

@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * awa_heads.c
- *	  The first pick of a claim and three reads, without SPI: the lane heads
- *	  (is there work? lock the only lane that has some), attempt_state (is
- *	  it empty?), a queue's enqueue shards; AwaRelid, the OID of an awa
- *	  relation.
+ *	  The first pick of a claim and reads, without SPI: the lane heads (is
+ *	  there work? lock the only lane that has some; where is a lane's
+ *	  enqueue head?), attempt_state (is it empty?), a queue's enqueue
+ *	  shards, the queue ring cursor; AwaRelid, the OID of an awa relation.
  *
  * A worker polling an empty queue is the most frequent call a job queue
  * serves, and a claim of a queue with one lane the next.  Answering them
@@ -305,40 +305,82 @@ AwaQueueEnqueueShards(text *queue)
 }
 
 /*
- * QueueRingSlot
- *		The queue ring's current slot as the snapshot sees it (0 when the
- *		ring state row does not exist yet, as AWA_QUEUE_RING_SLOT_SQL), or
- *		-1 when it cannot be read.
+ * AwaQueueRingCursor
+ *		The queue ring's current slot and generation as the snapshot sees
+ *		them (0 and 0 when the ring state row does not exist yet, as
+ *		AWA_QUEUE_RING_CURSOR_SQL); false when they cannot be read.  No row
+ *		lock (SPEC 5.4).
  */
-static int32
-QueueRingSlot(Snapshot snapshot)
+bool
+AwaQueueRingCursor(Snapshot snapshot, int32 *current, int64 *generation)
 {
 	Oid			relid = AwaRelid("queue_ring_state");
 	AttrNumber	slot_att;
+	AttrNumber	gen_att;
 	Relation	heap;
 	TableScanDesc scan;
 	TupleTableSlot *slot;
-	int32		current = 0;
+	bool		ok = true;
 
+	*current = 0;
+	*generation = 0;
 	if (!OidIsValid(relid))
-		return -1;
+		return false;
 	slot_att = get_attnum(relid, "current_slot");
-	if (slot_att == InvalidAttrNumber)
-		return -1;
+	gen_att = get_attnum(relid, "generation");
+	if (slot_att == InvalidAttrNumber || gen_att == InvalidAttrNumber)
+		return false;
 	heap = table_open(relid, AccessShareLock);
 	scan = table_beginscan(heap, snapshot, 0, NULL);
 	slot = table_slot_create(heap, NULL);
 	if (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
-		bool		isnull;
-		Datum		value = slot_getattr(slot, slot_att, &isnull);
+		bool		slot_null;
+		bool		gen_null;
+		Datum		value = slot_getattr(slot, slot_att, &slot_null);
+		Datum		gen = slot_getattr(slot, gen_att, &gen_null);
 
-		current = isnull ? -1 : DatumGetInt32(value);
+		ok = !slot_null && !gen_null;
+		if (ok)
+		{
+			*current = DatumGetInt32(value);
+			*generation = DatumGetInt64(gen);
+		}
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	table_endscan(scan);
 	table_close(heap, NoLock);
-	return current;
+	return ok;
+}
+
+/*
+ * AwaFindEnqueueHead
+ *		The enqueue-head row of lane (queue, priority, shard) as the
+ *		snapshot sees it: its version in *tid and its next_seq in *next_seq.
+ *		False when the lane has no row (or the table cannot be read).  No
+ *		row lock; AccessShareLock on the table and its primary key.
+ */
+bool
+AwaFindEnqueueHead(text *queue, int16 priority, int16 shard, Snapshot snapshot,
+				   ItemPointer tid, int64 *next_seq)
+{
+	LanePosition *lanes = palloc(sizeof(LanePosition) * MAX_LANES);
+	int			n = ScanQueueHeads("queue_enqueue_heads", "next_seq", NULL, queue,
+								   snapshot, lanes, MAX_LANES);
+	bool		found = false;
+	int			i;
+
+	for (i = 0; i < n && !found; i++)
+	{
+		if (lanes[i].priority == priority && lanes[i].shard == shard)
+		{
+			*tid = lanes[i].tid;
+			*next_seq = lanes[i].seq;
+			found = true;
+		}
+	}
+	pfree(lanes);
+	return found;
 }
 
 /*
@@ -433,11 +475,14 @@ AwaPickLane(text *queue, AwaPickedLane *lane)
 		pick = AWA_LANE_NONE;
 	else if (candidates == 1 && !IsolationUsesXactSnapshot())
 	{
-		int32		ring_slot = QueueRingSlot(snapshot);
+		int32		ring_slot;
+		int64		ring_generation;
+		bool		ring_known = AwaQueueRingCursor(snapshot, &ring_slot,
+													&ring_generation);
 
 		if (QueuePaused(queue, snapshot))
 			pick = AWA_LANE_NONE;
-		else if (ring_slot >= 0)
+		else if (ring_known)
 		{
 			int64		claim_seq = 0;
 			int32		last_slot = -1;

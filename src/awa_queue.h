@@ -211,6 +211,12 @@ typedef struct AwaPickedLane
 extern AwaLanePick AwaPickLane(text *queue, AwaPickedLane *lane);
 extern bool AwaAttemptStateIsEmpty(void);
 extern int	AwaQueueEnqueueShards(text *queue);
+extern bool AwaQueueRingCursor(Snapshot snapshot, int32 *current, int64 *generation);
+extern bool AwaFindEnqueueHead(text *queue, int16 priority, int16 shard,
+							   Snapshot snapshot, ItemPointer tid, int64 *next_seq);
+
+/* the single-row ready write without the executor (awa_direct.c) */
+extern bool AwaDirectInsertOneReady(AwaJobRow *r);
 extern Oid	AwaRelid(const char *relname);
 
 /* storage writers (awa_storage.c) */
@@ -240,6 +246,8 @@ typedef struct AwaBackendStats
 	int64		claim_near_picks;	/* lanes chosen among several without the full pick */
 	int64		claim_empty_skips;	/* claims answered empty from the heads
 									 * (awa_heads.c) */
+	int64		enqueue_direct_rows;	/* ready rows written by
+										 * AwaDirectInsertOneReady */
 	int64		claim_direct_picks; /* lanes locked by AwaPickLane */
 	int64		complete_fused_statements;	/* fused completion, current slot */
 	int64		complete_fused_jobs;

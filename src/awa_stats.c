@@ -45,6 +45,7 @@ awa_backend_stats_fn(PG_FUNCTION_ARGS)
 	}			items[] = {
 		{"enqueue_fused_statements", awa_backend_stats.enqueue_fused_statements},
 		{"enqueue_lane_statements", awa_backend_stats.enqueue_lane_statements},
+		{"enqueue_direct_rows", awa_backend_stats.enqueue_direct_rows},
 		{"claim_lane_statements", awa_backend_stats.claim_lane_statements},
 		{"claim_general_statements", awa_backend_stats.claim_general_statements},
 		{"claim_busy_retries", awa_backend_stats.claim_busy_retries},

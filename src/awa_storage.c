@@ -659,6 +659,8 @@ InsertOneReadyRow(AwaJobRow *r)
 	if (r->payload == NULL)
 		nulls[13] = 'n';
 	values[14] = Int16GetDatum(r->free_shards);
+	if (r->free_shards <= 1 && AwaDirectInsertOneReady(r))
+		return;
 	if (r->free_shards > 1 &&
 		(InsertOneRowWith(&ready_insert_rotor_free_plan, values, nulls, r) ||
 		 InsertOneRowWith(&ready_insert_free_lane_plan, values, nulls, r)))

@@ -2,7 +2,7 @@
 -- (the seed PR's live-counter tests, translated), FIFO, priorities, aging,
 -- shards, pause, stale writers, gaps, uniqueness, rollback.
 BEGIN;
-SELECT plan(40);
+SELECT plan(42);
 
 CREATE FUNCTION pg_temp.stat(n text) RETURNS bigint LANGUAGE sql AS
 $$ SELECT value FROM awa.backend_stats() WHERE name = n $$;
@@ -49,8 +49,13 @@ SELECT results_eq($$SELECT available, scheduled, retryable, running, terminal, d
 	$$VALUES (0::bigint, 0::bigint, 0::bigint, 0::bigint, 10::bigint, 0::bigint)$$,
 	'every job is in exactly one state: terminal');
 
--- 3. FIFO within a lane, one claim at a time
+-- 3. FIFO within a lane, one claim at a time; the first enqueue creates the
+-- lane through the statement, the four after it are written directly
+DELETE FROM s0; INSERT INTO s0 SELECT name, value FROM awa.backend_stats();
 SELECT count(*) FROM (SELECT awa.enqueue('fifo' || g, queue => 'fifo') FROM generate_series(1, 5) AS g) AS s;
+SELECT is(pg_temp.delta('enqueue_direct_rows'), 4::bigint, 'four of five enqueues written without a statement');
+SELECT is((SELECT array_agg(lane_seq ORDER BY lane_seq) FROM awa.ready_entries WHERE queue = 'fifo'),
+	'{1,2,3,4,5}'::bigint[], 'at consecutive lane positions');
 CREATE TEMP TABLE fifo_seen AS
 SELECT g, (SELECT kind FROM awa.claim_batch('fifo', 1 + 0 * g)) AS kind FROM generate_series(1, 5) AS g;
 SELECT results_eq($$SELECT kind FROM fifo_seen ORDER BY g$$,

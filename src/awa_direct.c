@@ -1,0 +1,409 @@
+/*-------------------------------------------------------------------------
+ *
+ * awa_direct.c
+ *	  The single-row ready write without the executor: advance one lane's
+ *	  enqueue head by one and append the job's ready row with table access
+ *	  method calls, as the fused one-row statement of awa_storage.c does.
+ *
+ * An enqueue of one job is the most frequent write a job queue serves.
+ * Through SPI its statement (a CTE that updates the head, an INSERT that
+ * routes to the ring slot's partition) costs about 0.2M instructions, most
+ * of them executor start-up and partition routing for two rows.  Here the
+ * same two row writes take a fraction of that.  Only the common case is
+ * taken: READ COMMITTED, a lane that already exists, a queue ring cursor
+ * that can be read; in every other case AwaDirectInsertOneReady returns
+ * false before it writes anything and the caller runs the statement.
+ *
+ * Locking contract: the same locks, in the same order, as the statement.
+ * RowExclusiveLock on queue_enqueue_heads and on the ready partition of the
+ * current ring slot (so a prune's ACCESS EXCLUSIVE on it waits, SPEC 5.5);
+ * the head row is updated with heap_update, which waits for a concurrent
+ * producer of the lane and, when that one committed a newer version, the
+ * newer version is locked and updated instead (what EvalPlanQual does for
+ * an UPDATE in READ COMMITTED); the ring cursor is read without a lock
+ * (SPEC 5.4).  The head row stays locked until commit, like the
+ * statement's.
+ *
+ * Copyright (c) 2026, awa_queue developers
+ *
+ * IDENTIFICATION
+ *	  src/awa_direct.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "commands/sequence.h"
+#include "executor/executor.h"
+#include "nodes/execnodes.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "awa_queue.h"
+
+/* the columns of awa.ready_entries this writer fills, by name */
+typedef enum ReadyColumn
+{
+	RC_READY_SLOT,
+	RC_READY_GENERATION,
+	RC_JOB_ID,
+	RC_KIND,
+	RC_QUEUE,
+	RC_ARGS,
+	RC_PRIORITY,
+	RC_ATTEMPT,
+	RC_RUN_LEASE,
+	RC_MAX_ATTEMPTS,
+	RC_LANE_SEQ,
+	RC_ENQUEUE_SHARD,
+	RC_RUN_AT,
+	RC_CREATED_AT,
+	RC_UNIQUE_KEY,
+	RC_UNIQUE_STATES,
+	RC_PAYLOAD,
+	RC_ATTEMPTED_AT,
+	RC_NCOLUMNS
+} ReadyColumn;
+
+static const char *const ready_column_names[RC_NCOLUMNS] = {
+	"ready_slot", "ready_generation", "job_id", "kind", "queue", "args",
+	"priority", "attempt", "run_lease", "max_attempts", "lane_seq",
+	"enqueue_shard", "run_at", "created_at", "unique_key", "unique_states",
+	"payload", "attempted_at"
+};
+
+/*
+ * Where each ReadyColumn sits in a ready partition, per partition, built
+ * from the column names on first use and forgotten on any relcache
+ * invalidation (ALTER TABLE, TRUNCATE by prune, ...), so a map is never
+ * used for a changed table.
+ */
+typedef struct ReadyMap
+{
+	Oid			relid;
+	int			natts;
+	AttrNumber	attno[RC_NCOLUMNS];
+} ReadyMap;
+
+#define READY_MAPS 32
+static ReadyMap ready_maps[READY_MAPS];
+static int	ready_nmaps = 0;
+static bool ready_callback_registered = false;
+
+/* relcache invalidation callback: drop every map */
+static void
+ReadyMapsInvalidate(Datum arg, Oid relid)
+{
+	ready_nmaps = 0;
+}
+
+/*
+ * ReadyMapFor
+ *		The column map of ready partition "desc" (relation relid), or NULL
+ *		when its live columns are not exactly the ReadyColumns.
+ */
+static const ReadyMap *
+ReadyMapFor(Oid relid, TupleDesc desc)
+{
+	ReadyMap	map;
+	int			live = 0;
+	int			i;
+
+	for (i = 0; i < ready_nmaps; i++)
+		if (ready_maps[i].relid == relid && ready_maps[i].natts == desc->natts)
+			return &ready_maps[i];
+	if (!ready_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(ReadyMapsInvalidate, (Datum) 0);
+		ready_callback_registered = true;
+	}
+	map.relid = relid;
+	map.natts = desc->natts;
+	for (i = 0; i < RC_NCOLUMNS; i++)
+		map.attno[i] = InvalidAttrNumber;
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		int			c;
+
+		if (att->attisdropped)
+			continue;
+		for (c = 0; c < RC_NCOLUMNS; c++)
+			if (strcmp(NameStr(att->attname), ready_column_names[c]) == 0)
+				break;
+		if (c == RC_NCOLUMNS || map.attno[c] != InvalidAttrNumber)
+			return NULL;
+		map.attno[c] = att->attnum;
+		live++;
+	}
+	if (live != RC_NCOLUMNS)
+		return NULL;
+	if (ready_nmaps == READY_MAPS)
+		ready_nmaps = 0;
+	ready_maps[ready_nmaps] = map;
+	return &ready_maps[ready_nmaps++];
+}
+
+/*
+ * ReadyValues
+ *		Fill "slot" (of ready partition relid) with row r at lane position
+ *		lane_seq of ring slot (ring_slot, generation).  False when the
+ *		partition's columns are not exactly the ones this writer knows (the
+ *		caller then leaves the write to the statement).
+ */
+static bool
+ReadyValues(TupleTableSlot *slot, Oid relid, const AwaJobRow *r,
+			int32 ring_slot, int64 generation, int64 lane_seq)
+{
+	const ReadyMap *map = ReadyMapFor(relid, slot->tts_tupleDescriptor);
+	Datum		values[RC_NCOLUMNS];
+	bool		nulls[RC_NCOLUMNS];
+	int			c;
+
+	if (map == NULL)
+		return false;
+	memset(nulls, false, sizeof(nulls));
+	values[RC_READY_SLOT] = Int32GetDatum(ring_slot);
+	values[RC_READY_GENERATION] = Int64GetDatum(generation);
+	values[RC_JOB_ID] = Int64GetDatum(r->job_id);
+	values[RC_KIND] = PointerGetDatum(r->kind);
+	values[RC_QUEUE] = PointerGetDatum(r->queue);
+	values[RC_ARGS] = PointerGetDatum(r->args);
+	nulls[RC_ARGS] = r->args == NULL;
+	values[RC_PRIORITY] = Int16GetDatum(r->priority);
+	values[RC_ATTEMPT] = Int16GetDatum(r->attempt);
+	values[RC_RUN_LEASE] = Int64GetDatum(r->run_lease);
+	values[RC_MAX_ATTEMPTS] = Int16GetDatum(r->max_attempts);
+	values[RC_LANE_SEQ] = Int64GetDatum(lane_seq);
+	values[RC_ENQUEUE_SHARD] = Int16GetDatum(r->enqueue_shard);
+	values[RC_RUN_AT] = TimestampTzGetDatum(r->run_at);
+	values[RC_CREATED_AT] = TimestampTzGetDatum(r->created_at);
+	values[RC_UNIQUE_KEY] = PointerGetDatum(r->unique_key);
+	nulls[RC_UNIQUE_KEY] = r->unique_key == NULL;
+	values[RC_UNIQUE_STATES] = r->unique_key ? AwaMaskDatum(r->unique_mask) : (Datum) 0;
+	nulls[RC_UNIQUE_STATES] = r->unique_key == NULL;
+	values[RC_PAYLOAD] = PointerGetDatum(r->payload);
+	nulls[RC_PAYLOAD] = r->payload == NULL;
+	values[RC_ATTEMPTED_AT] = (Datum) 0;
+	nulls[RC_ATTEMPTED_AT] = true;
+
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true, sizeof(bool) * map->natts);
+	for (c = 0; c < RC_NCOLUMNS; c++)
+	{
+		slot->tts_values[map->attno[c] - 1] = values[c];
+		slot->tts_isnull[map->attno[c] - 1] = nulls[c];
+	}
+	ExecStoreVirtualTuple(slot);
+	return true;
+}
+
+/*
+ * OpenResultRel
+ *		A ResultRelInfo for "rel" with its indexes open, as the executor
+ *		builds for an INSERT or UPDATE target.  Close with ExecCloseIndices.
+ */
+static ResultRelInfo *
+OpenResultRel(Relation rel)
+{
+	ResultRelInfo *rri = makeNode(ResultRelInfo);
+
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	return rri;
+}
+
+/*
+ * InsertIndexEntries
+ *		The index entries of the row version in "slot", through the
+ *		executor's own routine (unique indexes checked as an INSERT or a
+ *		non-HOT UPDATE checks them).
+ */
+static void
+InsertIndexEntries(ResultRelInfo *rri, TupleTableSlot *slot, EState *estate,
+				   bool update)
+{
+	List	   *recheck;
+
+	recheck = ExecInsertIndexTuples(rri, slot, estate, update, false, NULL, NIL);
+	list_free(recheck);
+}
+
+/*
+ * AdvanceHeadRow
+ *		next_seq = next_seq + 1 on the enqueue-head row version "tid" (found
+ *		with "snapshot"); returns the lane position taken (the old next_seq)
+ *		in *seq.  Waits for a concurrent producer of the lane; when it
+ *		committed a newer version, locks that one and updates it instead.
+ *		False when the row is gone (deleted meanwhile): nothing written.
+ */
+static bool
+AdvanceHeadRow(Relation heads, ItemPointerData tid, Snapshot snapshot,
+			   EState *estate, int64 *seq)
+{
+	AttrNumber	next_att = get_attnum(RelationGetRelid(heads), "next_seq");
+	TupleTableSlot *slot = table_slot_create(heads, NULL);
+	CommandId	cid = GetCurrentCommandId(true);
+	bool		done = false;
+	bool		gone = false;
+
+	if (next_att == InvalidAttrNumber)
+		elog(ERROR, "awa_queue: queue_enqueue_heads has no next_seq column");
+	if (!table_tuple_fetch_row_version(heads, &tid, snapshot, slot))
+		gone = true;
+	while (!done && !gone)
+	{
+		bool		isnull;
+		bool		should_free;
+		HeapTuple	oldtup = ExecFetchSlotHeapTuple(slot, false, &should_free);
+		Datum		next = Int64GetDatum(DatumGetInt64(slot_getattr(slot, next_att,
+																	  &isnull)) + 1);
+		bool		next_null = false;
+		int			next_col = next_att;
+		HeapTuple	newtup = heap_modify_tuple_by_cols(oldtup, RelationGetDescr(heads),
+													   1, &next_col, &next,
+													   &next_null);
+		TM_FailureData tmfd;
+		LockTupleMode lockmode;
+		TM_Result	result;
+
+		*seq = DatumGetInt64(slot_getattr(slot, next_att, &isnull));
+		result = heap_update(heads, &tid, newtup, cid, InvalidSnapshot, true,
+							 &tmfd, &lockmode);
+		switch (result)
+		{
+			case TM_Ok:
+				done = true;
+				if (!HeapTupleIsHeapOnly(newtup))
+				{
+					TupleTableSlot *newslot =
+						MakeSingleTupleTableSlot(RelationGetDescr(heads),
+												 &TTSOpsHeapTuple);
+
+					ResultRelInfo *rri = OpenResultRel(heads);
+
+					ExecStoreHeapTuple(newtup, newslot, false);
+					InsertIndexEntries(rri, newslot, estate, true);
+					ExecCloseIndices(rri);
+					ExecDropSingleTupleTableSlot(newslot);
+				}
+				break;
+			case TM_Updated:
+				/* a producer committed a newer version: lock that one */
+				result = table_tuple_lock(heads, &tid, snapshot, slot, cid,
+										  lockmode, LockWaitBlock,
+										  TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+										  &tmfd);
+				if (result == TM_Ok)
+					tid = slot->tts_tid;
+				else if (result == TM_Deleted)
+					gone = true;
+				else
+					elog(ERROR, "awa_queue: unexpected result %d locking an enqueue head",
+						 (int) result);
+				break;
+			case TM_Deleted:
+				gone = true;
+				break;
+			default:
+				elog(ERROR, "awa_queue: unexpected result %d updating an enqueue head",
+					 (int) result);
+		}
+		if (should_free)
+			heap_freetuple(oldtup);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	return done;
+}
+
+/*
+ * AwaDirectInsertOneReady
+ *		Make job r available on lane (r->queue, r->priority,
+ *		r->enqueue_shard): advance the lane's enqueue head by one, draw an
+ *		id from awa.job_id_seq when r->job_id is 0, append the ready row to
+ *		the partition of the queue ring's current slot.  Sets r->job_id.
+ *		Returns false, having written nothing, when the direct write does
+ *		not apply (see the file header); the caller then runs the SQL
+ *		statement.  Locking contract in the file header.
+ */
+bool
+AwaDirectInsertOneReady(AwaJobRow *r)
+{
+	Snapshot	snapshot;
+	int32		ring_slot;
+	int64		generation;
+	ItemPointerData tid;
+	int64		next_seq;
+	int64		lane_seq;
+	Oid			heads_relid;
+	Oid			ready_relid;
+	Relation	heads;
+	Relation	ready;
+	ResultRelInfo *ready_rri;
+	TupleTableSlot *slot;
+	EState	   *estate;
+	bool		ok;
+
+	if (IsolationUsesXactSnapshot())
+		return false;
+	heads_relid = AwaRelid("queue_enqueue_heads");
+	if (!OidIsValid(heads_relid))
+		return false;
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	snapshot = GetActiveSnapshot();
+	ok = AwaQueueRingCursor(snapshot, &ring_slot, &generation) &&
+		AwaFindEnqueueHead(r->queue, r->priority, r->enqueue_shard, snapshot,
+						   &tid, &next_seq);
+	ready_relid = ok ? AwaRelid(psprintf("ready_entries_%d", ring_slot)) : InvalidOid;
+	if (!OidIsValid(ready_relid))
+	{
+		PopActiveSnapshot();
+		return false;
+	}
+
+	/* the partition first, so that nothing is written when it is unusable */
+	ready = table_open(ready_relid, RowExclusiveLock);
+	slot = table_slot_create(ready, NULL);
+	if (!ReadyValues(slot, ready_relid, r, ring_slot, generation, 0))
+	{
+		ExecDropSingleTupleTableSlot(slot);
+		table_close(ready, NoLock);
+		PopActiveSnapshot();
+		return false;
+	}
+
+	/* NOT NULL and CHECK constraints before anything is written */
+	estate = CreateExecutorState();
+	ready_rri = OpenResultRel(ready);
+	ExecConstraints(ready_rri, slot, estate);
+
+	heads = table_open(heads_relid, RowExclusiveLock);
+	ok = AdvanceHeadRow(heads, tid, snapshot, estate, &lane_seq);
+	table_close(heads, NoLock);
+	if (ok)
+	{
+		if (r->job_id == 0)
+			AwaAllocateJobIds(r, 1);
+		if (!ReadyValues(slot, ready_relid, r, ring_slot, generation, lane_seq))
+			elog(ERROR, "awa_queue: ready partition columns changed");
+		table_tuple_insert(ready, slot, GetCurrentCommandId(true), 0, NULL);
+		InsertIndexEntries(ready_rri, slot, estate, false);
+		CommandCounterIncrement();
+		awa_backend_stats.enqueue_direct_rows++;
+	}
+	ExecCloseIndices(ready_rri);
+	FreeExecutorState(estate);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(ready, NoLock);
+	PopActiveSnapshot();
+	return ok;
+}
