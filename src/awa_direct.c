@@ -1,18 +1,21 @@
 /*-------------------------------------------------------------------------
  *
  * awa_direct.c
- *	  The single-row ready write without the executor: advance one lane's
- *	  enqueue head by one and append the job's ready row with table access
- *	  method calls, as the fused one-row statement of awa_storage.c does.
+ *	  The ready write of one lane without the executor: advance the lane's
+ *	  enqueue head by n and append the jobs' ready rows with table access
+ *	  method calls, as the fused statements of awa_storage.c do.
  *
  * An enqueue of one job is the most frequent write a job queue serves.
  * Through SPI its statement (a CTE that updates the head, an INSERT that
  * routes to the ring slot's partition) costs about 0.2M instructions, most
  * of them executor start-up and partition routing for two rows.  Here the
- * same two row writes take a fraction of that.  Only the common case is
- * taken: READ COMMITTED, a lane that already exists, a queue ring cursor
- * that can be read; in every other case AwaDirectInsertOneReady returns
- * false before it writes anything and the caller runs the statement.
+ * same two row writes take a fraction of that; a batch of one lane (the
+ * usual enqueue_many) has its rows built in C instead of passed as a
+ * record[] and unnested, and appended with one multi-insert (fewer WAL
+ * records).  Only the common case is taken: READ COMMITTED, a lane that
+ * already exists, a queue ring cursor that can be read; in every other
+ * case AwaDirectInsertReady returns false before it writes anything and
+ * the caller runs the statement.
  *
  * Locking contract: the same locks, in the same order, as the statement.
  * RowExclusiveLock on queue_enqueue_heads and on the ready partition of the
@@ -209,14 +212,16 @@ ReadyValues(TupleTableSlot *slot, Oid relid, const AwaJobRow *r,
 /*
  * OpenResultRel
  *		A ResultRelInfo for "rel" with its indexes open, as the executor
- *		builds for an INSERT or UPDATE target.  Close with ExecCloseIndices.
+ *		builds for an INSERT or UPDATE target, but outside any range table
+ *		(index 0: the executor's helpers then read no column set from a
+ *		plan, which there is none of here).  Close with ExecCloseIndices.
  */
 static ResultRelInfo *
 OpenResultRel(Relation rel)
 {
 	ResultRelInfo *rri = makeNode(ResultRelInfo);
 
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	InitResultRelInfo(rri, rel, 0, NULL, 0);
 	ExecOpenIndices(rri, false);
 	return rri;
 }
@@ -224,30 +229,33 @@ OpenResultRel(Relation rel)
 /*
  * InsertIndexEntries
  *		The index entries of the row version in "slot", through the
- *		executor's own routine (unique indexes checked as an INSERT or a
- *		non-HOT UPDATE checks them).
+ *		executor's own routine, unique indexes checked.  For the new version
+ *		of a non-HOT update as well: the old version, deleted by this
+ *		transaction, is no conflict.  ExecInsertIndexTuples is called as for
+ *		an INSERT because its UPDATE mode reads the updated columns from the
+ *		range table of a plan, which there is none of here; that mode only
+ *		adds a hint for bottom-up index deletion.
  */
 static void
-InsertIndexEntries(ResultRelInfo *rri, TupleTableSlot *slot, EState *estate,
-				   bool update)
+InsertIndexEntries(ResultRelInfo *rri, TupleTableSlot *slot, EState *estate)
 {
 	List	   *recheck;
 
-	recheck = ExecInsertIndexTuples(rri, slot, estate, update, false, NULL, NIL);
+	recheck = ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
 	list_free(recheck);
 }
 
 /*
  * AdvanceHeadRow
- *		next_seq = next_seq + 1 on the enqueue-head row version "tid" (found
- *		with "snapshot"); returns the lane position taken (the old next_seq)
- *		in *seq.  Waits for a concurrent producer of the lane; when it
+ *		next_seq = next_seq + n on the enqueue-head row version "tid" (found
+ *		with "snapshot"); returns the first lane position taken (the old
+ *		next_seq) in *seq.  Waits for a concurrent producer of the lane; when it
  *		committed a newer version, locks that one and updates it instead.
  *		False when the row is gone (deleted meanwhile): nothing written.
  */
 static bool
 AdvanceHeadRow(Relation heads, ItemPointerData tid, Snapshot snapshot,
-			   EState *estate, int64 *seq)
+			   EState *estate, int n, int64 *seq)
 {
 	AttrNumber	next_att = get_attnum(RelationGetRelid(heads), "next_seq");
 	TupleTableSlot *slot = table_slot_create(heads, NULL);
@@ -265,7 +273,7 @@ AdvanceHeadRow(Relation heads, ItemPointerData tid, Snapshot snapshot,
 		bool		should_free;
 		HeapTuple	oldtup = ExecFetchSlotHeapTuple(slot, false, &should_free);
 		Datum		next = Int64GetDatum(DatumGetInt64(slot_getattr(slot, next_att,
-																	  &isnull)) + 1);
+																	  &isnull)) + n);
 		bool		next_null = false;
 		int			next_col = next_att;
 		HeapTuple	newtup = heap_modify_tuple_by_cols(oldtup, RelationGetDescr(heads),
@@ -291,7 +299,7 @@ AdvanceHeadRow(Relation heads, ItemPointerData tid, Snapshot snapshot,
 					ResultRelInfo *rri = OpenResultRel(heads);
 
 					ExecStoreHeapTuple(newtup, newslot, false);
-					InsertIndexEntries(rri, newslot, estate, true);
+					InsertIndexEntries(rri, newslot, estate);
 					ExecCloseIndices(rri);
 					ExecDropSingleTupleTableSlot(newslot);
 				}
@@ -325,34 +333,38 @@ AdvanceHeadRow(Relation heads, ItemPointerData tid, Snapshot snapshot,
 }
 
 /*
- * AwaDirectInsertOneReady
- *		Make job r available on lane (r->queue, r->priority,
- *		r->enqueue_shard): advance the lane's enqueue head by one, draw an
- *		id from awa.job_id_seq when r->job_id is 0, append the ready row to
- *		the partition of the queue ring's current slot.  Sets r->job_id.
- *		Returns false, having written nothing, when the direct write does
- *		not apply (see the file header); the caller then runs the SQL
- *		statement.  Locking contract in the file header.
+ * AwaDirectInsertReady
+ *		Make the n jobs rows[order[0..n-1]], all of one lane (queue,
+ *		priority, enqueue_shard), available in that order: advance the
+ *		lane's enqueue head by n, give a row whose job_id is 0 an id from
+ *		awa.job_id_seq (a single row; a batch comes with ids drawn up
+ *		front), append the ready rows to the partition of the queue ring's
+ *		current slot (several rows with one multi-insert, as COPY does).
+ *		Sets job_id.  Returns false, having written nothing, when the
+ *		direct write does not apply (see the file header); the caller then
+ *		runs the SQL statement.  Locking contract in the file header.
  */
 bool
-AwaDirectInsertOneReady(AwaJobRow *r)
+AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 {
+	AwaJobRow  *first = &rows[order[0]];
 	Snapshot	snapshot;
 	int32		ring_slot;
 	int64		generation;
 	ItemPointerData tid;
 	int64		next_seq;
-	int64		lane_seq;
+	int64		base;
 	Oid			heads_relid;
 	Oid			ready_relid;
 	Relation	heads;
 	Relation	ready;
 	ResultRelInfo *ready_rri;
-	TupleTableSlot *slot;
+	TupleTableSlot **slots;
 	EState	   *estate;
-	bool		ok;
+	bool		ok = true;
+	int			i;
 
-	if (IsolationUsesXactSnapshot())
+	if (n <= 0 || IsolationUsesXactSnapshot())
 		return false;
 	heads_relid = AwaRelid("queue_enqueue_heads");
 	if (!OidIsValid(heads_relid))
@@ -361,8 +373,8 @@ AwaDirectInsertOneReady(AwaJobRow *r)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	snapshot = GetActiveSnapshot();
 	ok = AwaQueueRingCursor(snapshot, &ring_slot, &generation) &&
-		AwaFindEnqueueHead(r->queue, r->priority, r->enqueue_shard, snapshot,
-						   &tid, &next_seq);
+		AwaFindEnqueueHead(first->queue, first->priority, first->enqueue_shard,
+						   snapshot, &tid, &next_seq);
 	ready_relid = ok ? AwaRelid(psprintf("ready_entries_%d", ring_slot)) : InvalidOid;
 	if (!OidIsValid(ready_relid))
 	{
@@ -370,39 +382,57 @@ AwaDirectInsertOneReady(AwaJobRow *r)
 		return false;
 	}
 
-	/* the partition first, so that nothing is written when it is unusable */
+	/*
+	 * The partition and every row first (NOT NULL and CHECK constraints
+	 * included), so that nothing is written when one is unusable.
+	 */
 	ready = table_open(ready_relid, RowExclusiveLock);
-	slot = table_slot_create(ready, NULL);
-	if (!ReadyValues(slot, ready_relid, r, ring_slot, generation, 0))
-	{
-		ExecDropSingleTupleTableSlot(slot);
-		table_close(ready, NoLock);
-		PopActiveSnapshot();
-		return false;
-	}
-
-	/* NOT NULL and CHECK constraints before anything is written */
 	estate = CreateExecutorState();
 	ready_rri = OpenResultRel(ready);
-	ExecConstraints(ready_rri, slot, estate);
+	slots = palloc(sizeof(TupleTableSlot *) * n);
+	for (i = 0; i < n; i++)
+	{
+		slots[i] = table_slot_create(ready, NULL);
+		if (ok)
+			ok = ReadyValues(slots[i], ready_relid, &rows[order[i]], ring_slot,
+							 generation, 0);
+		if (ok)
+			ExecConstraints(ready_rri, slots[i], estate);
+	}
 
-	heads = table_open(heads_relid, RowExclusiveLock);
-	ok = AdvanceHeadRow(heads, tid, snapshot, estate, &lane_seq);
-	table_close(heads, NoLock);
 	if (ok)
 	{
-		if (r->job_id == 0)
-			AwaAllocateJobIds(r, 1);
-		if (!ReadyValues(slot, ready_relid, r, ring_slot, generation, lane_seq))
-			elog(ERROR, "awa_queue: ready partition columns changed");
-		table_tuple_insert(ready, slot, GetCurrentCommandId(true), 0, NULL);
-		InsertIndexEntries(ready_rri, slot, estate, false);
-		CommandCounterIncrement();
-		awa_backend_stats.enqueue_direct_rows++;
+		heads = table_open(heads_relid, RowExclusiveLock);
+		ok = AdvanceHeadRow(heads, tid, snapshot, estate, n, &base);
+		table_close(heads, NoLock);
 	}
+	if (ok)
+	{
+		CommandId	cid = GetCurrentCommandId(true);
+
+		for (i = 0; i < n; i++)
+		{
+			AwaJobRow  *r = &rows[order[i]];
+
+			if (r->job_id == 0)
+				AwaAllocateJobIds(r, 1);
+			if (!ReadyValues(slots[i], ready_relid, r, ring_slot, generation,
+							 base + i))
+				elog(ERROR, "awa_queue: ready partition columns changed");
+		}
+		if (n == 1)
+			table_tuple_insert(ready, slots[0], cid, 0, NULL);
+		else
+			table_multi_insert(ready, slots, n, cid, 0, NULL);
+		for (i = 0; i < n; i++)
+			InsertIndexEntries(ready_rri, slots[i], estate);
+		CommandCounterIncrement();
+		awa_backend_stats.enqueue_direct_rows += n;
+	}
+	for (i = 0; i < n; i++)
+		ExecDropSingleTupleTableSlot(slots[i]);
 	ExecCloseIndices(ready_rri);
 	FreeExecutorState(estate);
-	ExecDropSingleTupleTableSlot(slot);
 	table_close(ready, NoLock);
 	PopActiveSnapshot();
 	return ok;

@@ -215,8 +215,8 @@ extern bool AwaQueueRingCursor(Snapshot snapshot, int32 *current, int64 *generat
 extern bool AwaFindEnqueueHead(text *queue, int16 priority, int16 shard,
 							   Snapshot snapshot, ItemPointer tid, int64 *next_seq);
 
-/* the single-row ready write without the executor (awa_direct.c) */
-extern bool AwaDirectInsertOneReady(AwaJobRow *r);
+/* the ready write of one lane without the executor (awa_direct.c) */
+extern bool AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n);
 extern Oid	AwaRelid(const char *relname);
 
 /* storage writers (awa_storage.c) */

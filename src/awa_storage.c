@@ -637,6 +637,7 @@ InsertOneReadyRow(AwaJobRow *r)
 {
 	Datum		values[15];
 	char		nulls[15];
+	int			only = 0;
 	int			attempt;
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -659,7 +660,7 @@ InsertOneReadyRow(AwaJobRow *r)
 	if (r->payload == NULL)
 		nulls[13] = 'n';
 	values[14] = Int16GetDatum(r->free_shards);
-	if (r->free_shards <= 1 && AwaDirectInsertOneReady(r))
+	if (r->free_shards <= 1 && AwaDirectInsertReady(r, &only, 1))
 		return;
 	if (r->free_shards > 1 &&
 		(InsertOneRowWith(&ready_insert_rotor_free_plan, values, nulls, r) ||
@@ -679,8 +680,9 @@ InsertOneReadyRow(AwaJobRow *r)
  *		Make n jobs available: assign shards, advance each lane's enqueue
  *		head once (lanes in sorted (queue, priority, shard) order), read the
  *		queue ring cursor without a lock and insert every ready row with one
- *		statement.  When the call touches one lane, the head advance and the
- *		insert are one fused statement.
+ *		statement.  When the call touches one lane, the rows are written
+ *		without a statement (AwaDirectInsertReady) or, where that does not
+ *		apply, the head advance and the insert are one fused statement.
  *
  * Rows keep FIFO order inside a lane in array order.  A row whose job_id
  * is 0 gets a fresh id (set in rows[i].job_id): from the insert itself
@@ -716,6 +718,8 @@ AwaInsertReadyRows(AwaJobRow *rows, int n)
 	for (i = 1; i < n; i++)
 		if (!SameLane(&rows[order[i - 1]], &rows[order[i]]))
 			nlanes++;
+	if (nlanes == 1 && AwaDirectInsertReady(rows, order, n))
+		return;
 
 	ColumnsAlloc(cols, cnulls, READY_NFIELDS, n);
 	for (i = 0; i < n; i++)

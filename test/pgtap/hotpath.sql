@@ -2,7 +2,7 @@
 -- (the seed PR's live-counter tests, translated), FIFO, priorities, aging,
 -- shards, pause, stale writers, gaps, uniqueness, rollback.
 BEGIN;
-SELECT plan(42);
+SELECT plan(45);
 
 CREATE FUNCTION pg_temp.stat(n text) RETURNS bigint LANGUAGE sql AS
 $$ SELECT value FROM awa.backend_stats() WHERE name = n $$;
@@ -56,6 +56,20 @@ SELECT count(*) FROM (SELECT awa.enqueue('fifo' || g, queue => 'fifo') FROM gene
 SELECT is(pg_temp.delta('enqueue_direct_rows'), 4::bigint, 'four of five enqueues written without a statement');
 SELECT is((SELECT array_agg(lane_seq ORDER BY lane_seq) FROM awa.ready_entries WHERE queue = 'fifo'),
 	'{1,2,3,4,5}'::bigint[], 'at consecutive lane positions');
+-- 400 direct head advances in one transaction fill the head's page, so
+-- some are not HOT: the new version must get its own index entry
+SELECT count(*) FROM (SELECT awa.enqueue('nonhot', queue => 'nonhot') FROM generate_series(1, 401) AS g) AS s;
+SELECT ok(pg_stat_get_xact_tuples_updated('awa.queue_enqueue_heads'::regclass)
+	> pg_stat_get_xact_tuples_hot_updated('awa.queue_enqueue_heads'::regclass),
+	'some head advances were not HOT');
+SET LOCAL enable_seqscan = off;
+SET LOCAL enable_bitmapscan = off;
+SELECT is((SELECT next_seq FROM awa.queue_enqueue_heads WHERE queue = 'nonhot'), 402::bigint,
+	'an index scan finds the latest head version');
+SELECT is((SELECT count(*) FROM awa.ready_entries WHERE queue = 'nonhot'), 401::bigint,
+	'and every ready row through the index');
+RESET enable_seqscan;
+RESET enable_bitmapscan;
 CREATE TEMP TABLE fifo_seen AS
 SELECT g, (SELECT kind FROM awa.claim_batch('fifo', 1 + 0 * g)) AS kind FROM generate_series(1, 5) AS g;
 SELECT results_eq($$SELECT kind FROM fifo_seen ORDER BY g$$,
