@@ -13,7 +13,8 @@
  * usual enqueue_many) has its rows built in C instead of passed as a
  * record[] and unnested, and appended with one multi-insert (fewer WAL
  * records).  Only the common case is taken: READ COMMITTED, a lane that
- * already exists, a queue ring cursor that can be read; in every other
+ * already exists (for an unordered job of a sharded queue: its rotor
+ * pick's lane), a queue ring cursor that can be read; in every other
  * case AwaDirectInsertReady returns false before it writes anything and
  * the caller runs the statement.
  *
@@ -23,9 +24,12 @@
  * the head row is updated with heap_update, which waits for a concurrent
  * producer of the lane and, when that one committed a newer version, the
  * newer version is locked and updated instead (what EvalPlanQual does for
- * an UPDATE in READ COMMITTED); the ring cursor is read without a lock
- * (SPEC 5.4).  The head row stays locked until commit, like the
- * statement's.
+ * an UPDATE in READ COMMITTED); a job that any lane of a sharded queue
+ * may take first tries the lanes from its rotor pick onwards with
+ * FOR NO KEY UPDATE SKIP LOCKED and waits for the rotor's lane only when
+ * every one is held (the statements' rule, SPEC 5.2); the ring cursor is
+ * read without a lock (SPEC 5.4).  The head row stays locked until
+ * commit, like the statement's.
  *
  * Copyright (c) 2026, awa_queue developers
  *
@@ -248,14 +252,15 @@ InsertIndexEntries(ResultRelInfo *rri, TupleTableSlot *slot, EState *estate)
 /*
  * AdvanceHeadRow
  *		next_seq = next_seq + n on the enqueue-head row version "tid" (found
- *		with "snapshot"); returns the first lane position taken (the old
+ *		with "snapshot", or, when "locked", the latest version, locked by
+ *		this transaction); returns the first lane position taken (the old
  *		next_seq) in *seq.  Waits for a concurrent producer of the lane; when it
  *		committed a newer version, locks that one and updates it instead.
  *		False when the row is gone (deleted meanwhile): nothing written.
  */
 static bool
-AdvanceHeadRow(Relation heads, ItemPointerData tid, Snapshot snapshot,
-			   EState *estate, int n, int64 *seq)
+AdvanceHeadRow(Relation heads, ItemPointerData tid, bool locked,
+			   Snapshot snapshot, EState *estate, int n, int64 *seq)
 {
 	AttrNumber	next_att = get_attnum(RelationGetRelid(heads), "next_seq");
 	TupleTableSlot *slot = table_slot_create(heads, NULL);
@@ -265,7 +270,8 @@ AdvanceHeadRow(Relation heads, ItemPointerData tid, Snapshot snapshot,
 
 	if (next_att == InvalidAttrNumber)
 		elog(ERROR, "awa_queue: queue_enqueue_heads has no next_seq column");
-	if (!table_tuple_fetch_row_version(heads, &tid, snapshot, slot))
+	if (!table_tuple_fetch_row_version(heads, &tid, locked ? SnapshotAny : snapshot,
+									   slot))
 		gone = true;
 	while (!done && !gone)
 	{
@@ -333,10 +339,59 @@ AdvanceHeadRow(Relation heads, ItemPointerData tid, Snapshot snapshot,
 }
 
 /*
+ * LockFreeLane
+ *		For a job that any of the first free_shards lanes of its (queue,
+ *		priority) may take: lock, FOR NO KEY UPDATE SKIP LOCKED, the head of
+ *		the first lane from the rotor pick "rotor" onwards that no other
+ *		producer holds (the latest version of its row, as LockRows does),
+ *		and return its shard and locked version in *shard and *tid.  False
+ *		when every such lane is held: the caller then waits for the rotor's
+ *		lane, as the SQL path does.  Never waits.
+ */
+static bool
+LockFreeLane(Relation heads, const AwaEnqueueHead *lanes, int nlanes,
+			 int16 rotor, int16 free_shards, Snapshot snapshot,
+			 int16 *shard, ItemPointer tid)
+{
+	TupleTableSlot *slot = table_slot_create(heads, NULL);
+	bool		locked = false;
+	int			k;
+
+	for (k = 0; k < free_shards && !locked; k++)
+	{
+		int16		want = (rotor + k) % free_shards;
+		int			i;
+
+		for (i = 0; i < nlanes && !locked; i++)
+		{
+			ItemPointerData lane_tid = lanes[i].tid;
+			TM_FailureData tmfd;
+
+			if (lanes[i].shard != want)
+				continue;
+			if (table_tuple_lock(heads, &lane_tid, snapshot, slot,
+								 GetCurrentCommandId(true), LockTupleNoKeyExclusive,
+								 LockWaitSkip, TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+								 &tmfd) == TM_Ok)
+			{
+				*shard = want;
+				*tid = slot->tts_tid;
+				locked = true;
+			}
+		}
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	return locked;
+}
+
+/*
  * AwaDirectInsertReady
  *		Make the n jobs rows[order[0..n-1]], all of one lane (queue,
  *		priority, enqueue_shard), available in that order: advance the
- *		lane's enqueue head by n, give a row whose job_id is 0 an id from
+ *		lane's enqueue head by n (a single job that any of free_shards
+ *		lanes may take goes to the first free one from its rotor pick,
+ *		LockFreeLane, and waits for the rotor's lane only when all are
+ *		held; enqueue_shard is set to the lane taken), give a row whose job_id is 0 an id from
  *		awa.job_id_seq (a single row; a batch comes with ids drawn up
  *		front), append the ready rows to the partition of the queue ring's
  *		current slot (several rows with one multi-insert, as COPY does).
@@ -351,8 +406,9 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 	Snapshot	snapshot;
 	int32		ring_slot;
 	int64		generation;
+	AwaEnqueueHead lanes[AWA_SHARDS_MAX];
+	int			nlanes;
 	ItemPointerData tid;
-	int64		next_seq;
 	int64		base;
 	Oid			heads_relid;
 	Oid			ready_relid;
@@ -372,9 +428,14 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	snapshot = GetActiveSnapshot();
-	ok = AwaQueueRingCursor(snapshot, &ring_slot, &generation) &&
-		AwaFindEnqueueHead(first->queue, first->priority, first->enqueue_shard,
-						   snapshot, &tid, &next_seq);
+	ok = AwaQueueRingCursor(snapshot, &ring_slot, &generation);
+	nlanes = ok ? AwaEnqueueHeadsOf(first->queue, first->priority, snapshot, lanes) : -1;
+	ok = false;
+	for (i = 0; i < nlanes && !ok; i++)
+	{
+		ok = lanes[i].shard == first->enqueue_shard;
+		tid = lanes[i].tid;
+	}
 	ready_relid = ok ? AwaRelid(psprintf("ready_entries_%d", ring_slot)) : InvalidOid;
 	if (!OidIsValid(ready_relid))
 	{
@@ -402,8 +463,18 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 
 	if (ok)
 	{
+		int16		shard;
+		bool		locked = false;
+
 		heads = table_open(heads_relid, RowExclusiveLock);
-		ok = AdvanceHeadRow(heads, tid, snapshot, estate, n, &base);
+		if (n == 1 && first->free_shards > 1 &&
+			LockFreeLane(heads, lanes, nlanes, first->enqueue_shard,
+						 first->free_shards, snapshot, &shard, &tid))
+		{
+			first->enqueue_shard = shard;
+			locked = true;
+		}
+		ok = AdvanceHeadRow(heads, tid, locked, snapshot, estate, n, &base);
 		table_close(heads, NoLock);
 	}
 	if (ok)

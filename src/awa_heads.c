@@ -354,33 +354,34 @@ AwaQueueRingCursor(Snapshot snapshot, int32 *current, int64 *generation)
 }
 
 /*
- * AwaFindEnqueueHead
- *		The enqueue-head row of lane (queue, priority, shard) as the
- *		snapshot sees it: its version in *tid and its next_seq in *next_seq.
- *		False when the lane has no row (or the table cannot be read).  No
- *		row lock; AccessShareLock on the table and its primary key.
+ * AwaEnqueueHeadsOf
+ *		The enqueue-head rows of the lanes of (queue, priority) as the
+ *		snapshot sees them, in shard order: shard, next_seq and row version
+ *		in out[] (room for AWA_SHARDS_MAX).  Returns their number, or -1
+ *		when the table cannot be read.  No row lock; AccessShareLock on the
+ *		table and its primary key.
  */
-bool
-AwaFindEnqueueHead(text *queue, int16 priority, int16 shard, Snapshot snapshot,
-				   ItemPointer tid, int64 *next_seq)
+int
+AwaEnqueueHeadsOf(text *queue, int16 priority, Snapshot snapshot,
+				  AwaEnqueueHead *out)
 {
 	LanePosition *lanes = palloc(sizeof(LanePosition) * MAX_LANES);
 	int			n = ScanQueueHeads("queue_enqueue_heads", "next_seq", NULL, queue,
 								   snapshot, lanes, MAX_LANES);
-	bool		found = false;
+	int			found = 0;
 	int			i;
 
-	for (i = 0; i < n && !found; i++)
+	for (i = 0; i < n; i++)
 	{
-		if (lanes[i].priority == priority && lanes[i].shard == shard)
-		{
-			*tid = lanes[i].tid;
-			*next_seq = lanes[i].seq;
-			found = true;
-		}
+		if (lanes[i].priority != priority || found == AWA_SHARDS_MAX)
+			continue;
+		out[found].shard = lanes[i].shard;
+		out[found].next_seq = lanes[i].seq;
+		out[found].tid = lanes[i].tid;
+		found++;
 	}
 	pfree(lanes);
-	return found;
+	return n < 0 ? -1 : found;
 }
 
 /*

@@ -212,8 +212,14 @@ extern AwaLanePick AwaPickLane(text *queue, AwaPickedLane *lane);
 extern bool AwaAttemptStateIsEmpty(void);
 extern int	AwaQueueEnqueueShards(text *queue);
 extern bool AwaQueueRingCursor(Snapshot snapshot, int32 *current, int64 *generation);
-extern bool AwaFindEnqueueHead(text *queue, int16 priority, int16 shard,
-							   Snapshot snapshot, ItemPointer tid, int64 *next_seq);
+typedef struct AwaEnqueueHead
+{
+	int16		shard;
+	int64		next_seq;
+	ItemPointerData tid;		/* the row version the snapshot saw */
+} AwaEnqueueHead;
+extern int	AwaEnqueueHeadsOf(text *queue, int16 priority, Snapshot snapshot,
+							  AwaEnqueueHead *out);
 
 /* the ready write of one lane without the executor (awa_direct.c) */
 extern bool AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n);

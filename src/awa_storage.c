@@ -660,7 +660,7 @@ InsertOneReadyRow(AwaJobRow *r)
 	if (r->payload == NULL)
 		nulls[13] = 'n';
 	values[14] = Int16GetDatum(r->free_shards);
-	if (r->free_shards <= 1 && AwaDirectInsertReady(r, &only, 1))
+	if (AwaDirectInsertReady(r, &only, 1))
 		return;
 	if (r->free_shards > 1 &&
 		(InsertOneRowWith(&ready_insert_rotor_free_plan, values, nulls, r) ||

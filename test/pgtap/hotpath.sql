@@ -2,7 +2,7 @@
 -- (the seed PR's live-counter tests, translated), FIFO, priorities, aging,
 -- shards, pause, stale writers, gaps, uniqueness, rollback.
 BEGIN;
-SELECT plan(45);
+SELECT plan(47);
 
 CREATE FUNCTION pg_temp.stat(n text) RETURNS bigint LANGUAGE sql AS
 $$ SELECT value FROM awa.backend_stats() WHERE name = n $$;
@@ -70,6 +70,17 @@ SELECT is((SELECT count(*) FROM awa.ready_entries WHERE queue = 'nonhot'), 401::
 	'and every ready row through the index');
 RESET enable_seqscan;
 RESET enable_bitmapscan;
+-- unordered jobs of a sharded queue: once its lanes exist, each takes the
+-- first free lane from its rotor pick without a statement
+SELECT awa.set_enqueue_shards('shd', 3);
+SELECT count(*) FROM (SELECT awa.enqueue('first', queue => 'shd') FROM generate_series(1, 6) AS g) AS s;
+DELETE FROM s0; INSERT INTO s0 SELECT name, value FROM awa.backend_stats();
+SELECT count(*) FROM (SELECT awa.enqueue('then', queue => 'shd') FROM generate_series(1, 6) AS g) AS s;
+SELECT is(ARRAY[pg_temp.delta('enqueue_direct_rows'), pg_temp.delta('enqueue_fused_statements')],
+	ARRAY[6, 0]::bigint[], 'six unordered jobs of a 3-lane queue written without a statement');
+SELECT is((SELECT array_agg(n ORDER BY enqueue_shard) FROM (SELECT enqueue_shard, count(*) AS n
+	FROM awa.ready_entries WHERE queue = 'shd' AND kind = 'then' GROUP BY enqueue_shard) AS l),
+	'{2,2,2}'::bigint[], 'spread over the three lanes by the rotor');
 CREATE TEMP TABLE fifo_seen AS
 SELECT g, (SELECT kind FROM awa.claim_batch('fifo', 1 + 0 * g)) AS kind FROM generate_series(1, 5) AS g;
 SELECT results_eq($$SELECT kind FROM fifo_seen ORDER BY g$$,
