@@ -301,7 +301,6 @@ AdvanceHeadRow(Relation heads, ItemPointerData tid, bool locked,
 					TupleTableSlot *newslot =
 						MakeSingleTupleTableSlot(RelationGetDescr(heads),
 												 &TTSOpsHeapTuple);
-
 					ResultRelInfo *rri = OpenResultRel(heads);
 
 					ExecStoreHeapTuple(newtup, newslot, false);
