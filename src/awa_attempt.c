@@ -172,11 +172,6 @@ static AwaPlan other_slots_plan = {
 	.argtypes = {INT8ARRAYOID, INT8ARRAYOID}
 };
 
-static AwaPlan current_claim_slot_plan = {
-	.sql = "SELECT " AWA_CLAIM_RING_SLOT_SQL,
-	.nargs = 0
-};
-
 /*
  * Forget heartbeat and progress of ended attempts.  A statement of its
  * own, run after the receipts are closed: its fresh snapshot sees an
@@ -590,8 +585,7 @@ AwaEndAttempts(AwaAttemptReq *reqs, int n, TimestampTz now)
 	 * The common case: every receipt is in the current claim slot, and one
 	 * statement does everything, counters included.
 	 */
-	AwaPlanExec(&current_claim_slot_plan, NULL, NULL, false, 1, SPI_OK_SELECT);
-	current = (int32) AwaSpiGetInt64(0, 1, 0);
+	current = AwaClaimRingSlot();
 	EndInSlot(&st, current, true);
 
 	/*

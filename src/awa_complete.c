@@ -43,11 +43,6 @@
 
 #include "awa_queue.h"
 
-static AwaPlan claim_slot_plan = {
-	.sql = "SELECT " AWA_CLAIM_RING_SLOT_SQL,
-	.nargs = 0
-};
-
 /*
  * The fused completion of the attempts ($1, $2) whose receipts are in slot
  * $3.  The receipts are probed one primary-key lookup per attempt (LATERAL,
@@ -309,8 +304,7 @@ awa_complete_batch(PG_FUNCTION_ARGS)
 
 	AwaSpiConnect();
 	st.attempt_state_empty = AwaAttemptStateIsEmpty();
-	AwaPlanExec(&claim_slot_plan, NULL, NULL, false, 1, SPI_OK_SELECT);
-	current = (int32) AwaSpiGetInt64(0, 1, 0);
+	current = AwaClaimRingSlot();
 
 	/* the common case: every receipt is in the current slot */
 	awa_backend_stats.complete_fused_statements++;

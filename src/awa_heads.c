@@ -4,7 +4,7 @@
  *	  The first pick of a claim and reads, without SPI: the lane heads (is
  *	  there work? lock the only lane that has some; where is a lane's
  *	  enqueue head?), attempt_state (is it empty?), a queue's enqueue
- *	  shards, the queue ring cursor; AwaRelid, the OID of an awa relation.
+ *	  shards, the ring cursors; AwaRelid, the OID of an awa relation.
  *
  * A worker polling an empty queue is the most frequent call a job queue
  * serves, and a claim of a queue with one lane the next.  Answering them
@@ -305,16 +305,17 @@ AwaQueueEnqueueShards(text *queue)
 }
 
 /*
- * AwaQueueRingCursor
- *		The queue ring's current slot and generation as the snapshot sees
- *		them (0 and 0 when the ring state row does not exist yet, as
- *		AWA_QUEUE_RING_CURSOR_SQL); false when they cannot be read.  No row
- *		lock (SPEC 5.4).
+ * RingCursor
+ *		Current slot and generation of ring-state table awa.<relname> as the
+ *		snapshot sees them (0 and 0 when its row does not exist yet, as
+ *		AWA_QUEUE_RING_CURSOR_SQL and AWA_CLAIM_RING_SLOT_SQL read it);
+ *		false when they cannot be read.  No row lock (SPEC 5.4).
  */
-bool
-AwaQueueRingCursor(Snapshot snapshot, int32 *current, int64 *generation)
+static bool
+RingCursor(const char *relname, Snapshot snapshot, int32 *current,
+		   int64 *generation)
 {
-	Oid			relid = AwaRelid("queue_ring_state");
+	Oid			relid = AwaRelid(relname);
 	AttrNumber	slot_att;
 	AttrNumber	gen_att;
 	Relation	heap;
@@ -351,6 +352,41 @@ AwaQueueRingCursor(Snapshot snapshot, int32 *current, int64 *generation)
 	table_endscan(scan);
 	table_close(heap, NoLock);
 	return ok;
+}
+
+/*
+ * AwaQueueRingCursor
+ *		The queue ring's current slot and generation as the snapshot sees
+ *		them; false when they cannot be read.
+ */
+bool
+AwaQueueRingCursor(Snapshot snapshot, int32 *current, int64 *generation)
+{
+	return RingCursor("queue_ring_state", snapshot, current, generation);
+}
+
+/*
+ * AwaClaimRingSlot
+ *		The claim ring's current slot (0 before its first rotation), read
+ *		with the snapshot a read-write SPI statement would take here (after
+ *		a command counter increment), without a lock (SPEC 5.4): the slot a
+ *		completion or an ended attempt looks in first.  Replaces a SELECT
+ *		that each of them ran.
+ */
+int32
+AwaClaimRingSlot(void)
+{
+	int32		current;
+	int64		generation;
+	bool		ok;
+
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	ok = RingCursor("claim_ring_state", GetActiveSnapshot(), &current, &generation);
+	PopActiveSnapshot();
+	if (!ok)
+		elog(ERROR, "awa_queue: awa.claim_ring_state cannot be read");
+	return current;
 }
 
 /*

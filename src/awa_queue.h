@@ -212,6 +212,7 @@ extern AwaLanePick AwaPickLane(text *queue, AwaPickedLane *lane);
 extern bool AwaAttemptStateIsEmpty(void);
 extern int	AwaQueueEnqueueShards(text *queue);
 extern bool AwaQueueRingCursor(Snapshot snapshot, int32 *current, int64 *generation);
+extern int32 AwaClaimRingSlot(void);
 typedef struct AwaEnqueueHead
 {
 	int16		shard;
