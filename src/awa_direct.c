@@ -278,8 +278,8 @@ AdvanceHeadRow(Relation heads, ItemPointerData tid, bool locked,
 		bool		isnull;
 		bool		should_free;
 		HeapTuple	oldtup = ExecFetchSlotHeapTuple(slot, false, &should_free);
-		Datum		next = Int64GetDatum(DatumGetInt64(slot_getattr(slot, next_att,
-																	  &isnull)) + n);
+		int64		old_next = DatumGetInt64(slot_getattr(slot, next_att, &isnull));
+		Datum		next = Int64GetDatum(old_next + n);
 		bool		next_null = false;
 		int			next_col = next_att;
 		HeapTuple	newtup = heap_modify_tuple_by_cols(oldtup, RelationGetDescr(heads),
@@ -289,7 +289,7 @@ AdvanceHeadRow(Relation heads, ItemPointerData tid, bool locked,
 		LockTupleMode lockmode;
 		TM_Result	result;
 
-		*seq = DatumGetInt64(slot_getattr(slot, next_att, &isnull));
+		*seq = old_next;
 		result = heap_update(heads, &tid, newtup, cid, InvalidSnapshot, true,
 							 &tmfd, &lockmode);
 		switch (result)

@@ -623,7 +623,8 @@ InsertOneRowWith(AwaPlan *plan, Datum *values, const char *nulls, AwaJobRow *r)
 
 /*
  * InsertOneReadyRow
- *		The single-row writer of AwaInsertReadyRows: advance the lane's head
+ *		The single-row statements of AwaInsertReadyRows, where the direct
+ *		write (AwaDirectInsertReady) does not apply: advance the lane's head
  *		by one and insert the row in one statement, creating the lane when
  *		missing; a row without a job id gets one from awa.job_id_seq.  A row
  *		that any lane may take goes to its rotor pick's lane when no other
@@ -637,7 +638,6 @@ InsertOneReadyRow(AwaJobRow *r)
 {
 	Datum		values[15];
 	char		nulls[15];
-	int			only = 0;
 	int			attempt;
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -660,8 +660,6 @@ InsertOneReadyRow(AwaJobRow *r)
 	if (r->payload == NULL)
 		nulls[13] = 'n';
 	values[14] = Int16GetDatum(r->free_shards);
-	if (AwaDirectInsertReady(r, &only, 1))
-		return;
 	if (r->free_shards > 1 &&
 		(InsertOneRowWith(&ready_insert_rotor_free_plan, values, nulls, r) ||
 		 InsertOneRowWith(&ready_insert_free_lane_plan, values, nulls, r)))
@@ -707,7 +705,10 @@ AwaInsertReadyRows(AwaJobRow *rows, int n)
 	AssignShards(rows, n);
 	if (n == 1)
 	{
-		InsertOneReadyRow(&rows[0]);
+		int			only = 0;
+
+		if (!AwaDirectInsertReady(rows, &only, 1))
+			InsertOneReadyRow(&rows[0]);
 		return;
 	}
 	AwaAllocateJobIds(rows, n);
