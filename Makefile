@@ -14,6 +14,7 @@ OBJS = \
 	src/awa_admin.o \
 	src/awa_stats.o \
 	src/awa_storage.o \
+	src/awa_receipts.o \
 	src/awa_unique.o \
 	src/awa_enqueue.o \
 	src/awa_heads.o \

@@ -122,7 +122,7 @@ static AwaPlan end_in_slot_plan = {
 	"THEN 'dlq' ELSE 'failed' END AS dest FROM usable AS l), "
 	"closed AS (" AWA_CLOSURE_INSERT_FROM("(SELECT e.claim_slot, e.job_id, e.run_lease, "
 										  "COALESCE(e.outcome, e.dest) AS outcome FROM ended AS e)",
-										  "s.outcome") "), "
+										  "s.outcome", AWA_CLOSURE_SKIP_CLOSED) "), "
 	"body AS (SELECT e.*, r.args, r.created_at, r.run_at AS ready_run_at, "
 	"(e.error IS NOT NULL OR a.progress IS NOT NULL) AS payload_changed, "
 	NEW_PAYLOAD " AS payload FROM ended AS e "

@@ -112,7 +112,7 @@ static AwaPlan receipt_lock_plan = {
 
 /* close the receipt and forget its heartbeat state, one statement */
 static AwaPlan receipt_close_plan = {
-	.sql = "WITH closed AS (" AWA_CLOSURE_INSERT_FROM(ATTEMPT_SRC, "'deleted'") "), "
+	.sql = "WITH closed AS (" AWA_CLOSURE_INSERT_FROM(ATTEMPT_SRC, "'deleted'", AWA_CLOSURE_SKIP_CLOSED) "), "
 	"forgot AS (" AWA_ATTEMPT_STATE_DELETE_USING("closed") ") "
 	"SELECT pg_catalog.count(*) FROM closed",
 	.nargs = 3,

@@ -5,15 +5,21 @@
  *
  * In one statement per claim slot: lock the receipts of the given
  * attempts (one primary-key probe per job, the slot being a parameter),
- * append their closures (ON CONFLICT DO NOTHING: stale or already closed
- * attempts drop out here), delete any attempt_state of those attempts,
+ * append their closures (stale or already closed attempts drop out
+ * here), delete any attempt_state of those attempts,
  * append narrow done rows (the body stays in the retained ready row) and
  * add them to the live terminal counters through AWA_COUNTER_UPSERT_FROM,
  * grouped and sorted by the counter key before ON CONFLICT.
  *
  * The current claim slot is tried first (claims and completions almost
  * always happen within one rotation), all or nothing: when every receipt
- * is there, that one statement does everything, counters included.
+ * is there, that one statement does everything, counters included.  In
+ * READ COMMITTED the receipts are locked, and the closed ones left out,
+ * before that statement (AwaLockOpenReceipts), which then appends plain
+ * closures (AWA_CLOSURE_UNCLOSED_ONLY) and reads the receipts without
+ * locking them again; in REPEATABLE READ and SERIALIZABLE, whose snapshot
+ * is older than the locks, the statement locks them and appends the
+ * closures ON CONFLICT DO NOTHING, as the later passes do.
  * Otherwise the pairs are looked up in every slot and each slot that
  * holds one runs the same statement without the counter upsert; the
  * groups they finalized are added to the counters at the end in one
@@ -34,6 +40,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -59,8 +66,13 @@
  * several slots and applies them once, in key order (AwaCounterDeltas).
  * "att" is the CTE forgetting heartbeat/progress rows of the closed
  * attempts, left out when attempt_state is empty (AwaAttemptStateIsEmpty).
+ * "lock" is how the receipts are read: FOR UPDATE, or OFFSET 0 (the
+ * LATERAL probe kept as it is) when AwaLockOpenReceipts locked every one of
+ * them before this statement; "guard" is the closure insert's AWA_CLOSURE_*
+ * guard: AWA_CLOSURE_SKIP_CLOSED, or AWA_CLOSURE_UNCLOSED_ONLY when
+ * AwaLockOpenReceipts also left out the closed ones.
  */
-#define COMPLETE_FUSED_SQL(att) \
+#define COMPLETE_FUSED_SQL(att, lock, guard) \
 	"WITH req AS (SELECT u.job_id, u.run_lease FROM " \
 	"ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int8[])) " \
 	"AS u(job_id, run_lease)), " \
@@ -68,11 +80,11 @@
 	"c.run_lease, c.ready_slot, c.ready_generation, c.kind, c.queue, c.priority, c.attempt, " \
 	"c.lane_seq, c.enqueue_shard, c.claimed_at, c.unique_key, c.unique_states " \
 	"FROM awa.lease_claims AS c WHERE c.job_id = req.job_id " \
-	"AND c.run_lease = req.run_lease AND c.claim_slot = $3 FOR UPDATE) AS c), " \
+	"AND c.run_lease = req.run_lease AND c.claim_slot = $3 " lock ") AS c), " \
 	"closed AS (" AWA_CLOSURE_INSERT_FROM("(SELECT l.claim_slot, l.job_id, l.run_lease " \
 										  "FROM locked AS l WHERE $5 = 0 " \
 										  "OR (SELECT pg_catalog.count(*) FROM locked) = $5)", \
-										  "'completed'") "), " \
+										  "'completed'", guard) "), " \
 	att \
 	"fin AS (SELECT l.ready_slot, l.ready_generation, l.job_id, l.kind, l.queue, " \
 	"'completed'::awa.job_state AS state, l.priority, l.attempt, l.run_lease, " \
@@ -86,15 +98,30 @@
 	"SELECT f.job_id, f.run_lease, f.unique_key, f.unique_states, " \
 	"f.ready_slot, f.queue, f.priority, f.enqueue_shard FROM fin AS f"
 
+#define ATTEMPT_STATE_FORGET "att AS (" AWA_ATTEMPT_STATE_DELETE_USING("closed") "), "
+
 static AwaPlan complete_fused_plan = {
-	.sql = COMPLETE_FUSED_SQL("att AS (" AWA_ATTEMPT_STATE_DELETE_USING("closed") "), "),
+	.sql = COMPLETE_FUSED_SQL(ATTEMPT_STATE_FORGET, "FOR UPDATE", AWA_CLOSURE_SKIP_CLOSED),
 	.nargs = 6,
 	.argtypes = {INT8ARRAYOID, INT8ARRAYOID, INT4OID, TIMESTAMPTZOID, INT4OID, BOOLOID}
 };
 
 /* the same without the attempt_state delete, for an empty attempt_state */
 static AwaPlan complete_fused_noatt_plan = {
-	.sql = COMPLETE_FUSED_SQL(""),
+	.sql = COMPLETE_FUSED_SQL("", "FOR UPDATE", AWA_CLOSURE_SKIP_CLOSED),
+	.nargs = 6,
+	.argtypes = {INT8ARRAYOID, INT8ARRAYOID, INT4OID, TIMESTAMPTZOID, INT4OID, BOOLOID}
+};
+
+/* the two above, for open receipts AwaLockOpenReceipts locked before it */
+static AwaPlan complete_prelocked_plan = {
+	.sql = COMPLETE_FUSED_SQL(ATTEMPT_STATE_FORGET, "OFFSET 0", AWA_CLOSURE_UNCLOSED_ONLY),
+	.nargs = 6,
+	.argtypes = {INT8ARRAYOID, INT8ARRAYOID, INT4OID, TIMESTAMPTZOID, INT4OID, BOOLOID}
+};
+
+static AwaPlan complete_prelocked_noatt_plan = {
+	.sql = COMPLETE_FUSED_SQL("", "OFFSET 0", AWA_CLOSURE_UNCLOSED_ONLY),
 	.nargs = 6,
 	.argtypes = {INT8ARRAYOID, INT8ARRAYOID, INT4OID, TIMESTAMPTZOID, INT4OID, BOOLOID}
 };
@@ -119,6 +146,7 @@ typedef struct Attempt
 	int64		job_id;
 	int64		run_lease;
 	bool		finalized;
+	bool		stale;			/* found closed: nothing to do */
 } Attempt;
 
 static int
@@ -140,6 +168,7 @@ typedef struct CompleteState
 	Attempt    *attempts;		/* sorted, distinct */
 	int			n;
 	int			nfinalized;
+	int			nstale;
 	ReturnSetInfo *rsinfo;
 	bytea	  **ukeys;
 	uint8	   *umasks;
@@ -152,9 +181,10 @@ typedef struct CompleteState
 
 /*
  * PendingArrays
- *		The (job_id, run_lease) arrays of the attempts not finalized yet.
+ *		The (job_id, run_lease) arrays of the attempts neither finalized nor
+ *		found stale yet; returns their number.
  */
-static void
+static int
 PendingArrays(CompleteState *st, Datum *ids, Datum *leases)
 {
 	Datum	   *a = palloc(sizeof(Datum) * Max(st->n, 1));
@@ -164,7 +194,7 @@ PendingArrays(CompleteState *st, Datum *ids, Datum *leases)
 
 	for (i = 0; i < st->n; i++)
 	{
-		if (st->attempts[i].finalized)
+		if (st->attempts[i].finalized || st->attempts[i].stale)
 			continue;
 		a[k] = Int64GetDatum(st->attempts[i].job_id);
 		b[k] = Int64GetDatum(st->attempts[i].run_lease);
@@ -174,6 +204,39 @@ PendingArrays(CompleteState *st, Datum *ids, Datum *leases)
 										   TYPALIGN_DOUBLE));
 	*leases = PointerGetDatum(construct_array(b, k, INT8OID, 8, FLOAT8PASSBYVAL,
 											  TYPALIGN_DOUBLE));
+	return k;
+}
+
+/*
+ * LockOpenReceipts
+ *		Lock the receipts of every attempt of the call in claim slot "slot",
+ *		in (job_id, run_lease) order, and mark the closed ones stale,
+ *		through AwaLockOpenReceipts (READ COMMITTED only).  True when every
+ *		receipt was there; nothing is marked otherwise.  Called before any
+ *		attempt is finalized.
+ */
+static bool
+LockOpenReceipts(CompleteState *st, int32 slot)
+{
+	int64	   *ids = palloc(sizeof(int64) * st->n);
+	int64	   *leases = palloc(sizeof(int64) * st->n);
+	bool	   *closed = palloc(sizeof(bool) * st->n);
+	int			i;
+
+	for (i = 0; i < st->n; i++)
+	{
+		ids[i] = st->attempts[i].job_id;
+		leases[i] = st->attempts[i].run_lease;
+	}
+	if (AwaLockOpenReceipts(slot, ids, leases, st->n, closed) != st->n)
+		return false;
+	for (i = 0; i < st->n; i++)
+		if (closed[i])
+		{
+			st->attempts[i].stale = true;
+			st->nstale++;
+		}
+	return true;
 }
 
 /*
@@ -181,22 +244,33 @@ PendingArrays(CompleteState *st, Datum *ids, Datum *leases)
  *		Run the fused statement for the pending attempts whose receipts are
  *		in claim slot "slot"; record what it finalized (result rows, unique
  *		claims to sync).  Returns the number of attempts finalized.
+ *		"prelocked": every pending receipt was locked, and found open, by
+ *		AwaLockOpenReceipts before this statement.  Nothing to run when no
+ *		attempt is pending.
  */
 static int
-CompleteInSlot(CompleteState *st, int32 slot, bool first_pass)
+CompleteInSlot(CompleteState *st, int32 slot, bool first_pass, bool prelocked)
 {
 	Datum		values[6];
+	AwaPlan    *plan;
+	int			npending;
 	int			done;
 	int			i;
 
-	PendingArrays(st, &values[0], &values[1]);
+	npending = PendingArrays(st, &values[0], &values[1]);
+	if (npending == 0)
+		return 0;
 	values[2] = Int32GetDatum(slot);
 	values[3] = TimestampTzGetDatum(st->now);
-	values[4] = Int32GetDatum(first_pass ? st->n : 0);
+	values[4] = Int32GetDatum(first_pass ? npending : 0);
 	values[5] = BoolGetDatum(first_pass);
-	done = AwaPlanExec(st->attempt_state_empty ? &complete_fused_noatt_plan :
-					   &complete_fused_plan, values, NULL, false, 0,
-					   SPI_OK_SELECT);
+	if (prelocked)
+		plan = st->attempt_state_empty ? &complete_prelocked_noatt_plan :
+			&complete_prelocked_plan;
+	else
+		plan = st->attempt_state_empty ? &complete_fused_noatt_plan :
+			&complete_fused_plan;
+	done = AwaPlanExec(plan, values, NULL, false, 0, SPI_OK_SELECT);
 	for (i = 0; i < done; i++)
 	{
 		Attempt		key = {0};
@@ -267,6 +341,7 @@ awa_complete_batch(PG_FUNCTION_ARGS)
 	int			i;
 	int			k;
 	int32		current;
+	bool		prelocked;
 	CompleteState st;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -290,6 +365,7 @@ awa_complete_batch(PG_FUNCTION_ARGS)
 		st.attempts[i].job_id = id_values[i];
 		st.attempts[i].run_lease = lease_values[i];
 		st.attempts[i].finalized = false;
+		st.attempts[i].stale = false;
 	}
 	qsort(st.attempts, n, sizeof(Attempt), AttemptCompare);
 	for (i = 0, k = 0; i < n; i++)
@@ -306,12 +382,20 @@ awa_complete_batch(PG_FUNCTION_ARGS)
 	st.attempt_state_empty = AwaAttemptStateIsEmpty();
 	current = AwaClaimRingSlot();
 
-	/* the common case: every receipt is in the current slot */
+	/*
+	 * The common case: every receipt is in the current slot.  In READ
+	 * COMMITTED, lock them and leave the closed ones out first (decision
+	 * 37).
+	 */
+	prelocked = !IsolationUsesXactSnapshot() && LockOpenReceipts(&st, current);
 	awa_backend_stats.complete_fused_statements++;
-	awa_backend_stats.complete_fused_jobs += CompleteInSlot(&st, current, true);
+	if (prelocked)
+		awa_backend_stats.complete_prelocked_statements++;
+	awa_backend_stats.complete_fused_jobs += CompleteInSlot(&st, current, true,
+															prelocked);
 
 	/* the rest: receipts of older slots (or stale pairs, found nowhere) */
-	if (st.nfinalized < st.n)
+	if (st.nfinalized + st.nstale < st.n)
 	{
 		Datum		values[2];
 		int			nslots;
@@ -323,10 +407,11 @@ awa_complete_batch(PG_FUNCTION_ARGS)
 		slots = palloc(sizeof(int32) * Max(nslots, 1));
 		for (i = 0; i < nslots; i++)
 			slots[i] = (int32) AwaSpiGetInt64(i, 1, 0);
-		for (i = 0; i < nslots && st.nfinalized < st.n; i++)
+		for (i = 0; i < nslots && st.nfinalized + st.nstale < st.n; i++)
 		{
 			awa_backend_stats.complete_slot_pass_statements++;
-			awa_backend_stats.complete_slot_pass_jobs += CompleteInSlot(&st, slots[i], false);
+			awa_backend_stats.complete_slot_pass_jobs += CompleteInSlot(&st, slots[i], false,
+																		false);
 		}
 		AwaCounterDeltasApply(&st.deltas);
 	}

@@ -213,6 +213,10 @@ extern bool AwaAttemptStateIsEmpty(void);
 extern int	AwaQueueEnqueueShards(text *queue);
 extern bool AwaQueueRingCursor(Snapshot snapshot, int32 *current, int64 *generation);
 extern int32 AwaClaimRingSlot(void);
+
+/* receipt locks without SPI (awa_receipts.c) */
+extern int	AwaLockOpenReceipts(int32 slot, const int64 *job_ids,
+								const int64 *run_leases, int n, bool *closed);
 typedef struct AwaEnqueueHead
 {
 	int16		shard;
@@ -258,6 +262,7 @@ typedef struct AwaBackendStats
 	int64		claim_direct_picks; /* lanes locked by AwaPickLane */
 	int64		complete_fused_statements;	/* fused completion, current slot */
 	int64		complete_fused_jobs;
+	int64		complete_prelocked_statements;
 	int64		complete_slot_pass_statements;	/* fused completion, other
 												 * slots */
 	int64		complete_slot_pass_jobs;
@@ -271,19 +276,29 @@ extern AwaBackendStats awa_backend_stats;
  * SQL fragments of the per-table writers, composed by the paths into
  * their own statements ("src" is a CTE name or a parenthesized query).
  *
- * AWA_CLOSURE_INSERT_FROM(src, outcome): close receipts.  src has columns
- * (claim_slot, job_id, run_lease); a receipt already closed drops out
- * (stale writers change nothing).  RETURNING (job_id, run_lease,
+ * AWA_CLOSURE_INSERT_FROM(src, outcome, guard): close receipts.  src has
+ * columns (claim_slot, job_id, run_lease).  RETURNING (job_id, run_lease,
  * claim_slot).  Every caller has locked the receipts FOR UPDATE earlier in
  * the same statement or transaction (SPEC 5.7), so no other transaction
- * can be inserting the same closure key meanwhile: ON CONFLICT only ever
- * meets committed closures and never waits, and the rows need no sort
- * (decision 35).
+ * can be inserting the same closure key meanwhile, and the rows need no
+ * sort (decision 35).  A receipt already closed must drop out (stale
+ * writers change nothing); guard says how:
+ *	AWA_CLOSURE_SKIP_CLOSED: ON CONFLICT DO NOTHING, which only ever meets
+ *		committed closures and never waits.  Always correct.
+ *	AWA_CLOSURE_UNCLOSED_ONLY: plain inserts; src must hold only receipts
+ *		that have no closure in the statement's snapshot, and the receipts
+ *		must have been locked before that snapshot was taken, in READ
+ *		COMMITTED (a closure committed by another transaction then is
+ *		visible to it: the other closer held the receipt lock until it
+ *		committed).  Saves the speculative insertion (one more WAL record
+ *		and an index probe per row) of the first form (decision 37).
  */
-#define AWA_CLOSURE_INSERT_FROM(src, outcome) \
+#define AWA_CLOSURE_SKIP_CLOSED "ON CONFLICT (job_id, run_lease, claim_slot) DO NOTHING "
+#define AWA_CLOSURE_UNCLOSED_ONLY ""
+#define AWA_CLOSURE_INSERT_FROM(src, outcome, guard) \
 	"INSERT INTO awa.lease_claim_closures (claim_slot, job_id, run_lease, outcome) " \
 	"SELECT s.claim_slot, s.job_id, s.run_lease, " outcome " FROM " src " AS s " \
-	"ON CONFLICT (job_id, run_lease, claim_slot) DO NOTHING " \
+	guard \
 	"RETURNING job_id, run_lease, claim_slot"
 
 /*

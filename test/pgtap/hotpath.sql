@@ -2,7 +2,7 @@
 -- (the seed PR's live-counter tests, translated), FIFO, priorities, aging,
 -- shards, pause, stale writers, gaps, uniqueness, rollback.
 BEGIN;
-SELECT plan(47);
+SELECT plan(54);
 
 CREATE FUNCTION pg_temp.stat(n text) RETURNS bigint LANGUAGE sql AS
 $$ SELECT value FROM awa.backend_stats() WHERE name = n $$;
@@ -161,6 +161,36 @@ SELECT awa.enqueue('rb', queue => 'fifo');
 ROLLBACK TO SAVEPOINT before_enqueue;
 SELECT is((SELECT next_seq FROM awa.queue_enqueue_heads WHERE queue = 'fifo'), 6::bigint, 'head not advanced');
 SELECT is((SELECT available FROM awa.queue_counts('fifo')), 0::bigint, 'no job left behind');
+
+-- 13. a batch mixing open attempts with stale pairs (already completed, or
+-- a wrong run_lease): in READ COMMITTED the receipts are locked and the
+-- closed ones left out before the fused statement (decision 37); only the
+-- open attempts are finalized, with plain closures, and the stale pairs
+-- need no other-slot pass
+SELECT count(*) FROM awa.enqueue_many('[{"kind":"m","queue":"mix"},{"kind":"m","queue":"mix"},{"kind":"m","queue":"mix"}]');
+CREATE TEMP TABLE mix_claimed AS SELECT job_id, run_lease FROM awa.claim_batch('mix', 3);
+SELECT is((SELECT count(*) FROM awa.complete_batch(
+	ARRAY(SELECT job_id FROM mix_claimed ORDER BY job_id LIMIT 1),
+	ARRAY(SELECT run_lease FROM mix_claimed ORDER BY job_id LIMIT 1))), 1::bigint,
+	'first attempt completed alone');
+DELETE FROM s0; INSERT INTO s0 SELECT name, value FROM awa.backend_stats();
+SELECT results_eq($$SELECT job_id FROM awa.complete_batch(
+	ARRAY(SELECT job_id FROM mix_claimed UNION ALL SELECT min(job_id) FROM mix_claimed),
+	ARRAY(SELECT run_lease FROM mix_claimed UNION ALL SELECT min(run_lease) + 5 FROM mix_claimed))
+	ORDER BY job_id$$,
+	$$SELECT job_id FROM mix_claimed ORDER BY job_id OFFSET 1$$,
+	'the two open attempts finalized; the completed one and the wrong lease are not');
+SELECT is(pg_temp.delta('complete_prelocked_statements'), 0::bigint,
+	'a pair without a receipt in the slot sends the call to the general path');
+SELECT is((SELECT count(*) FROM awa.lease_claim_closures c JOIN mix_claimed m USING (job_id, run_lease)),
+	3::bigint, 'one closure per attempt, none twice');
+DELETE FROM s0; INSERT INTO s0 SELECT name, value FROM awa.backend_stats();
+SELECT is((SELECT count(*) FROM awa.complete_batch(
+	ARRAY(SELECT job_id FROM mix_claimed), ARRAY(SELECT run_lease FROM mix_claimed))), 0::bigint,
+	'completing all three again finalizes nothing');
+SELECT is(pg_temp.delta('complete_prelocked_statements') || '/' || pg_temp.delta('complete_slot_pass_statements'),
+	'1/0', 'receipts locked first, all three found closed, no other-slot pass');
+SELECT is(pg_temp.done('mix'), 3::bigint, 'three done rows, one per job');
 
 SELECT is_empty('SELECT * FROM awa.verify_terminal_counters()', 'counters exact at the end');
 SELECT is_empty('SELECT * FROM awa.verify_available_counts()', 'available counts exact at the end (gaps closed by claim)');
