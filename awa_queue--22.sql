@@ -340,9 +340,11 @@ BEGIN
 		EXECUTE pg_catalog.format(
 			'CREATE TABLE awa.%I PARTITION OF awa.done_entries FOR VALUES IN (%s)',
 			'done_entries_' OPERATOR(pg_catalog.||) s, s);
+		-- wide rows only: a narrow row is found through its ready row's
+		-- job_idx and the shared key (design decision 38)
 		EXECUTE pg_catalog.format(
-			'CREATE INDEX %I ON awa.%I (job_id)',
-			'done_entries_' OPERATOR(pg_catalog.||) s OPERATOR(pg_catalog.||) '_job_idx',
+			'CREATE INDEX %I ON awa.%I (job_id) WHERE args IS NOT NULL',
+			'done_entries_' OPERATOR(pg_catalog.||) s OPERATOR(pg_catalog.||) '_wide_job_idx',
 			'done_entries_' OPERATOR(pg_catalog.||) s);
 		PERFORM pg_catalog.pg_extension_config_dump(
 			pg_catalog.format('awa.%I', 'ready_entries_' OPERATOR(pg_catalog.||) s)::pg_catalog.regclass, '');
@@ -687,10 +689,11 @@ COMMENT ON FUNCTION awa.purge_dlq(text, text, interval) IS
 /*
  * Where every job is, once: unclaimed ready rows, deferred rows, open
  * receipts (running, body from the retained ready row, heartbeat from
- * attempt_state), terminal rows hydrated from their retained body, DLQ
- * rows.  Plain UNION ALL of table scans with identical column types, so
- * a filter on id is pushed into every branch and answered by the job_id
- * indexes.  "location" and the key columns tell delete_job_compat where
+ * attempt_state), terminal rows (narrow ones hydrated from their retained
+ * ready row, wide ones carrying their body), DLQ rows.  Plain UNION ALL of
+ * table scans with identical column types, so a filter on id is pushed
+ * into every branch and answered by the job_id indexes (a narrow done row
+ * through its ready row's: r.job_id = e.job_id is part of the join).  "location" and the key columns tell delete_job_compat where
  * to remove the job from.
  */
 CREATE VIEW awa.job_locations AS
@@ -741,22 +744,33 @@ WHERE NOT EXISTS (
 	  AND x.claim_slot OPERATOR(pg_catalog.=) c.claim_slot)
 UNION ALL
 SELECT 'done'::text, e.job_id, e.kind, e.queue,
-	   COALESCE(e.args, r.args, '{}'::pg_catalog.jsonb), e.state, e.priority, e.attempt,
-	   COALESCE(e.max_attempts, r.max_attempts, 25::smallint),
-	   COALESCE(e.run_at, r.run_at, e.finalized_at), NULL::timestamptz, NULL::timestamptz,
-	   e.attempted_at, e.finalized_at, COALESCE(e.created_at, r.created_at, e.finalized_at),
+	   r.args, e.state, e.priority, e.attempt, r.max_attempts, r.run_at,
+	   NULL::timestamptz, NULL::timestamptz,
+	   e.attempted_at, e.finalized_at, r.created_at,
 	   COALESCE(e.payload, r.payload),
 	   COALESCE(e.payload, r.payload) OPERATOR(pg_catalog.->) 'progress',
-	   COALESCE(e.unique_key, r.unique_key), COALESCE(e.unique_states, r.unique_states),
+	   r.unique_key, r.unique_states,
 	   e.run_lease, e.ready_slot, e.enqueue_shard, e.lane_seq, NULL::integer
 FROM awa.done_entries AS e
-LEFT JOIN awa.ready_entries AS r
+JOIN awa.ready_entries AS r
   ON r.queue OPERATOR(pg_catalog.=) e.queue
  AND r.priority OPERATOR(pg_catalog.=) e.priority
  AND r.enqueue_shard OPERATOR(pg_catalog.=) e.enqueue_shard
  AND r.lane_seq OPERATOR(pg_catalog.=) e.lane_seq
  AND r.ready_slot OPERATOR(pg_catalog.=) e.ready_slot
  AND r.ready_generation OPERATOR(pg_catalog.=) e.ready_generation
+ AND r.job_id OPERATOR(pg_catalog.=) e.job_id
+WHERE e.args IS NULL
+UNION ALL
+SELECT 'done'::text, e.job_id, e.kind, e.queue, e.args, e.state, e.priority, e.attempt,
+	   COALESCE(e.max_attempts, 25::smallint), COALESCE(e.run_at, e.finalized_at),
+	   NULL::timestamptz, NULL::timestamptz,
+	   e.attempted_at, e.finalized_at, COALESCE(e.created_at, e.finalized_at),
+	   e.payload, e.payload OPERATOR(pg_catalog.->) 'progress',
+	   e.unique_key, e.unique_states,
+	   e.run_lease, e.ready_slot, e.enqueue_shard, e.lane_seq, NULL::integer
+FROM awa.done_entries AS e
+WHERE e.args IS NOT NULL
 UNION ALL
 SELECT 'dlq'::text, q.job_id, q.kind, q.queue, q.args, q.state, q.priority, q.attempt,
 	   q.max_attempts, q.run_at, NULL::timestamptz, NULL::timestamptz, q.attempted_at,

@@ -120,7 +120,7 @@ static AwaPlan receipt_close_plan = {
 };
 
 static AwaPlan compat_done_plan = {
-	.sql = AWA_TERMINAL_REMOVE("e.job_id OPERATOR(pg_catalog.=) $1"),
+	.sql = AWA_TERMINAL_REMOVE(AWA_DONE_ROW_OF_JOB("$1")),
 	.nargs = 1,
 	.argtypes = {INT8OID}
 };

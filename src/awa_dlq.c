@@ -38,7 +38,7 @@
 #define FAILED_STATE "'failed'::awa.job_state"
 
 static AwaPlan move_plan = {
-	.sql = AWA_TERMINAL_TO_DLQ("e.job_id OPERATOR(pg_catalog.=) $1 "
+	.sql = AWA_TERMINAL_TO_DLQ(AWA_DONE_ROW_OF_JOB("$1") " "
 							   "AND e.state OPERATOR(pg_catalog.=) " FAILED_STATE, "$2"),
 	.nargs = 2,
 	.argtypes = {INT8OID, TEXTOID}

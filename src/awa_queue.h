@@ -532,6 +532,22 @@ extern TimestampTz AwaAddSeconds(TimestampTz now, double secs);
  * AWA_TERMINAL_REMOVE(selector): remove terminal rows (see
  * AWA_TERMINAL_REMOVE_CTES) and return them.
  */
+/*
+ * AWA_DONE_ROW_OF_JOB(param): a selector for AWA_TERMINAL_REMOVE_CTES and
+ * AWA_TERMINAL_TO_DLQ: the done rows (done_entries AS e) of job "param".
+ * done_entries has no index on job_id for narrow rows (decision 38): their
+ * key is found through the retained ready row's job_idx, a wide row's
+ * through the partial index over wide rows; then one primary-key probe.
+ */
+#define AWA_DONE_ROW_OF_JOB(param) \
+	"e.job_id OPERATOR(pg_catalog.=) " param " " \
+	"AND (e.queue, e.priority, e.enqueue_shard, e.lane_seq, e.ready_slot) IN (" \
+	"SELECT r.queue, r.priority, r.enqueue_shard, r.lane_seq, r.ready_slot " \
+	"FROM awa.ready_entries AS r WHERE r.job_id OPERATOR(pg_catalog.=) " param " " \
+	"UNION ALL SELECT w.queue, w.priority, w.enqueue_shard, w.lane_seq, w.ready_slot " \
+	"FROM awa.done_entries AS w WHERE w.job_id OPERATOR(pg_catalog.=) " param " " \
+	"AND w.args IS NOT NULL)"
+
 #define AWA_TERMINAL_REMOVE(selector) \
 	AWA_TERMINAL_REMOVE_CTES(selector) AWA_REMOVED_JOBS_SELECT
 

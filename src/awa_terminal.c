@@ -38,7 +38,7 @@
 
 /* the newest failed or cancelled terminal row of one job */
 static AwaPlan retry_remove_plan = {
-	.sql = AWA_TERMINAL_REMOVE("e.job_id OPERATOR(pg_catalog.=) $1 "
+	.sql = AWA_TERMINAL_REMOVE(AWA_DONE_ROW_OF_JOB("$1") " "
 							   "AND e.state OPERATOR(pg_catalog.=) ANY "
 							   "('{failed,cancelled}'::awa.job_state[])"),
 	.nargs = 1,

@@ -28,7 +28,7 @@ SELECT col_is_pk('awa', 'job_unique_claims', ARRAY['unique_key'], 'unique regist
 SELECT col_is_pk('awa', 'ready_holes', ARRAY['queue', 'priority', 'enqueue_shard', 'lane_seq'], 'a hole is one lane position');
 SELECT has_column('awa', 'queue_ring_state', 'terminal_counter_trusted_at', 'trust marker column');
 SELECT has_index('awa', 'ready_entries_0', 'ready_entries_0_job_idx', 'ready rows are found by job id');
-SELECT has_index('awa', 'done_entries_0', 'done_entries_0_job_idx', 'done rows are found by job id');
+SELECT has_index('awa', 'done_entries_0', 'done_entries_0_wide_job_idx', 'wide done rows are found by job id (narrow ones through their ready row)');
 
 SELECT has_function('awa', 'rebuild_terminal_counters', '{}'::name[]);
 SELECT has_function('awa', 'verify_terminal_counters', '{}'::name[]);
