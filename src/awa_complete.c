@@ -51,10 +51,8 @@
 #include "awa_queue.h"
 
 /*
- * The fused completion of the attempts ($1, $2) whose receipts are in slot
- * $3.  The receipts are probed one primary-key lookup per attempt (LATERAL,
- * in the order of the arrays, which the caller passes sorted by
- * (job_id, run_lease) and distinct, so locks are taken in key order); every
+ * The fused completion of the attempts whose receipts are in slot $3,
+ * "locked" being those receipts (LOCKED_BY_PROBE or OPEN_BY_TID); every
  * row of "fin" is inserted into done_entries (no ON CONFLICT), so "fin" is
  * exactly what was finalized.
  *
@@ -66,21 +64,10 @@
  * several slots and applies them once, in key order (AwaCounterDeltas).
  * "att" is the CTE forgetting heartbeat/progress rows of the closed
  * attempts, left out when attempt_state is empty (AwaAttemptStateIsEmpty).
- * "lock" is how the receipts are read: FOR UPDATE, or OFFSET 0 (the
- * LATERAL probe kept as it is) when AwaLockOpenReceipts locked every one of
- * them before this statement; "guard" is the closure insert's AWA_CLOSURE_*
- * guard: AWA_CLOSURE_SKIP_CLOSED, or AWA_CLOSURE_UNCLOSED_ONLY when
- * AwaLockOpenReceipts also left out the closed ones.
+ * "guard" is the closure insert's AWA_CLOSURE_* guard.
  */
-#define COMPLETE_FUSED_SQL(att, lock, guard) \
-	"WITH req AS (SELECT u.job_id, u.run_lease FROM " \
-	"ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int8[])) " \
-	"AS u(job_id, run_lease)), " \
-	"locked AS (SELECT c.* FROM req CROSS JOIN LATERAL (SELECT c.claim_slot, c.job_id, " \
-	"c.run_lease, c.ready_slot, c.ready_generation, c.kind, c.queue, c.priority, c.attempt, " \
-	"c.lane_seq, c.enqueue_shard, c.claimed_at, c.unique_key, c.unique_states " \
-	"FROM awa.lease_claims AS c WHERE c.job_id = req.job_id " \
-	"AND c.run_lease = req.run_lease AND c.claim_slot = $3 " lock ") AS c), " \
+#define COMPLETE_FUSED_SQL(locked, att, guard) \
+	"WITH " locked \
 	"closed AS (" AWA_CLOSURE_INSERT_FROM("(SELECT l.claim_slot, l.job_id, l.run_lease " \
 										  "FROM locked AS l WHERE $5 = 0 " \
 										  "OR (SELECT pg_catalog.count(*) FROM locked) = $5)", \
@@ -98,32 +85,67 @@
 	"SELECT f.job_id, f.run_lease, f.unique_key, f.unique_states, " \
 	"f.ready_slot, f.queue, f.priority, f.enqueue_shard FROM fin AS f"
 
+#define RECEIPT_COLUMNS \
+	"c.claim_slot, c.job_id, c.run_lease, c.ready_slot, c.ready_generation, c.kind, " \
+	"c.queue, c.priority, c.attempt, c.lane_seq, c.enqueue_shard, c.claimed_at, " \
+	"c.unique_key, c.unique_states"
+
+/*
+ * The receipts of the attempts ($1, $2), locked here: one primary-key probe
+ * per attempt (LATERAL, in the order of the arrays, which the caller passes
+ * sorted by (job_id, run_lease) and distinct, so locks are taken in key
+ * order); closed ones are left to the closure guard.
+ */
+#define LOCKED_BY_PROBE \
+	"req AS (SELECT u.job_id, u.run_lease FROM " \
+	"ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int8[])) " \
+	"AS u(job_id, run_lease)), " \
+	"locked AS (SELECT c.* FROM req CROSS JOIN LATERAL (SELECT " RECEIPT_COLUMNS " " \
+	"FROM awa.lease_claims AS c WHERE c.job_id = req.job_id " \
+	"AND c.run_lease = req.run_lease AND c.claim_slot = $3 FOR UPDATE) AS c), "
+
+/*
+ * The open receipts AwaLockOpenReceipts locked before this statement, read
+ * by their row versions $7 in the slot's partition: one TID fetch per job
+ * instead of one index descent ($1 and $2 are not read).  LATERAL, so that
+ * each fetch is a parameterized TID scan whatever the statistics say (with
+ * "ctid = ANY ($7)" the planner may prefer the primary key on claim_slot
+ * and filter every receipt of the slot against the array).
+ */
+#define OPEN_BY_TID \
+	"locked AS (SELECT c.* FROM pg_catalog.unnest($7::pg_catalog.tid[]) AS t(tid) " \
+	"CROSS JOIN LATERAL (SELECT " RECEIPT_COLUMNS " FROM awa.lease_claims AS c " \
+	"WHERE c.claim_slot = $3 AND c.ctid = t.tid OFFSET 0) AS c), "
+
 #define ATTEMPT_STATE_FORGET "att AS (" AWA_ATTEMPT_STATE_DELETE_USING("closed") "), "
 
+#define COMPLETE_ARGTYPES \
+	{INT8ARRAYOID, INT8ARRAYOID, INT4OID, TIMESTAMPTZOID, INT4OID, BOOLOID, TIDARRAYOID}
+
 static AwaPlan complete_fused_plan = {
-	.sql = COMPLETE_FUSED_SQL(ATTEMPT_STATE_FORGET, "FOR UPDATE", AWA_CLOSURE_SKIP_CLOSED),
-	.nargs = 6,
-	.argtypes = {INT8ARRAYOID, INT8ARRAYOID, INT4OID, TIMESTAMPTZOID, INT4OID, BOOLOID}
+	.sql = COMPLETE_FUSED_SQL(LOCKED_BY_PROBE, ATTEMPT_STATE_FORGET, AWA_CLOSURE_SKIP_CLOSED),
+	.nargs = 7,
+	.argtypes = COMPLETE_ARGTYPES
 };
 
 /* the same without the attempt_state delete, for an empty attempt_state */
 static AwaPlan complete_fused_noatt_plan = {
-	.sql = COMPLETE_FUSED_SQL("", "FOR UPDATE", AWA_CLOSURE_SKIP_CLOSED),
-	.nargs = 6,
-	.argtypes = {INT8ARRAYOID, INT8ARRAYOID, INT4OID, TIMESTAMPTZOID, INT4OID, BOOLOID}
+	.sql = COMPLETE_FUSED_SQL(LOCKED_BY_PROBE, "", AWA_CLOSURE_SKIP_CLOSED),
+	.nargs = 7,
+	.argtypes = COMPLETE_ARGTYPES
 };
 
 /* the two above, for open receipts AwaLockOpenReceipts locked before it */
 static AwaPlan complete_prelocked_plan = {
-	.sql = COMPLETE_FUSED_SQL(ATTEMPT_STATE_FORGET, "OFFSET 0", AWA_CLOSURE_UNCLOSED_ONLY),
-	.nargs = 6,
-	.argtypes = {INT8ARRAYOID, INT8ARRAYOID, INT4OID, TIMESTAMPTZOID, INT4OID, BOOLOID}
+	.sql = COMPLETE_FUSED_SQL(OPEN_BY_TID, ATTEMPT_STATE_FORGET, AWA_CLOSURE_UNCLOSED_ONLY),
+	.nargs = 7,
+	.argtypes = COMPLETE_ARGTYPES
 };
 
 static AwaPlan complete_prelocked_noatt_plan = {
-	.sql = COMPLETE_FUSED_SQL("", "OFFSET 0", AWA_CLOSURE_UNCLOSED_ONLY),
-	.nargs = 6,
-	.argtypes = {INT8ARRAYOID, INT8ARRAYOID, INT4OID, TIMESTAMPTZOID, INT4OID, BOOLOID}
+	.sql = COMPLETE_FUSED_SQL(OPEN_BY_TID, "", AWA_CLOSURE_UNCLOSED_ONLY),
+	.nargs = 7,
+	.argtypes = COMPLETE_ARGTYPES
 };
 
 /*
@@ -147,6 +169,7 @@ typedef struct Attempt
 	int64		run_lease;
 	bool		finalized;
 	bool		stale;			/* found closed: nothing to do */
+	ItemPointerData tid;		/* its receipt, when locked by LockOpenReceipts */
 } Attempt;
 
 static int
@@ -182,13 +205,15 @@ typedef struct CompleteState
 /*
  * PendingArrays
  *		The (job_id, run_lease) arrays of the attempts neither finalized nor
- *		found stale yet; returns their number.
+ *		found stale yet, and when "tids" is not NULL the array of their
+ *		receipts' row versions; returns their number.
  */
 static int
-PendingArrays(CompleteState *st, Datum *ids, Datum *leases)
+PendingArrays(CompleteState *st, Datum *ids, Datum *leases, Datum *tids)
 {
 	Datum	   *a = palloc(sizeof(Datum) * Max(st->n, 1));
 	Datum	   *b = palloc(sizeof(Datum) * Max(st->n, 1));
+	Datum	   *t = palloc(sizeof(Datum) * Max(st->n, 1));
 	int			k = 0;
 	int			i;
 
@@ -198,8 +223,12 @@ PendingArrays(CompleteState *st, Datum *ids, Datum *leases)
 			continue;
 		a[k] = Int64GetDatum(st->attempts[i].job_id);
 		b[k] = Int64GetDatum(st->attempts[i].run_lease);
+		t[k] = PointerGetDatum(&st->attempts[i].tid);
 		k++;
 	}
+	if (tids != NULL)
+		*tids = PointerGetDatum(construct_array(t, k, TIDOID, sizeof(ItemPointerData),
+												false, TYPALIGN_SHORT));
 	*ids = PointerGetDatum(construct_array(a, k, INT8OID, 8, FLOAT8PASSBYVAL,
 										   TYPALIGN_DOUBLE));
 	*leases = PointerGetDatum(construct_array(b, k, INT8OID, 8, FLOAT8PASSBYVAL,
@@ -210,7 +239,8 @@ PendingArrays(CompleteState *st, Datum *ids, Datum *leases)
 /*
  * LockOpenReceipts
  *		Lock the receipts of every attempt of the call in claim slot "slot",
- *		in (job_id, run_lease) order, and mark the closed ones stale,
+ *		in (job_id, run_lease) order, remember their row versions, and mark
+ *		the closed ones stale,
  *		through AwaLockOpenReceipts (READ COMMITTED only).  True when every
  *		receipt was there; nothing is marked otherwise.  Called before any
  *		attempt is finalized.
@@ -221,6 +251,7 @@ LockOpenReceipts(CompleteState *st, int32 slot)
 	int64	   *ids = palloc(sizeof(int64) * st->n);
 	int64	   *leases = palloc(sizeof(int64) * st->n);
 	bool	   *closed = palloc(sizeof(bool) * st->n);
+	ItemPointerData *tids = palloc(sizeof(ItemPointerData) * st->n);
 	int			i;
 
 	for (i = 0; i < st->n; i++)
@@ -228,14 +259,17 @@ LockOpenReceipts(CompleteState *st, int32 slot)
 		ids[i] = st->attempts[i].job_id;
 		leases[i] = st->attempts[i].run_lease;
 	}
-	if (AwaLockOpenReceipts(slot, ids, leases, st->n, closed) != st->n)
+	if (AwaLockOpenReceipts(slot, ids, leases, st->n, closed, tids) != st->n)
 		return false;
 	for (i = 0; i < st->n; i++)
+	{
+		st->attempts[i].tid = tids[i];
 		if (closed[i])
 		{
 			st->attempts[i].stale = true;
 			st->nstale++;
 		}
+	}
 	return true;
 }
 
@@ -251,13 +285,14 @@ LockOpenReceipts(CompleteState *st, int32 slot)
 static int
 CompleteInSlot(CompleteState *st, int32 slot, bool first_pass, bool prelocked)
 {
-	Datum		values[6];
+	Datum		values[7];
 	AwaPlan    *plan;
 	int			npending;
 	int			done;
 	int			i;
 
-	npending = PendingArrays(st, &values[0], &values[1]);
+	/* $7, the receipts' row versions, is read by the prelocked plans only */
+	npending = PendingArrays(st, &values[0], &values[1], &values[6]);
 	if (npending == 0)
 		return 0;
 	values[2] = Int32GetDatum(slot);
@@ -366,6 +401,7 @@ awa_complete_batch(PG_FUNCTION_ARGS)
 		st.attempts[i].run_lease = lease_values[i];
 		st.attempts[i].finalized = false;
 		st.attempts[i].stale = false;
+		ItemPointerSetInvalid(&st.attempts[i].tid);
 	}
 	qsort(st.attempts, n, sizeof(Attempt), AttemptCompare);
 	for (i = 0, k = 0; i < n; i++)
@@ -401,7 +437,7 @@ awa_complete_batch(PG_FUNCTION_ARGS)
 		int			nslots;
 		int32	   *slots;
 
-		PendingArrays(&st, &values[0], &values[1]);
+		PendingArrays(&st, &values[0], &values[1], NULL);
 		nslots = AwaPlanExec(&other_slots_plan, values, NULL, false, 0,
 							 SPI_OK_SELECT);
 		slots = palloc(sizeof(int32) * Max(nslots, 1));

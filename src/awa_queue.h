@@ -216,7 +216,8 @@ extern int32 AwaClaimRingSlot(void);
 
 /* receipt locks without SPI (awa_receipts.c) */
 extern int	AwaLockOpenReceipts(int32 slot, const int64 *job_ids,
-								const int64 *run_leases, int n, bool *closed);
+								const int64 *run_leases, int n, bool *closed,
+								ItemPointerData *tids);
 typedef struct AwaEnqueueHead
 {
 	int16		shard;

@@ -115,14 +115,17 @@ EndSlotKeyScan(SlotKeyScan *ks)
  *		sorts by (job_id, run_lease), the order of every receipt lock, so
  *		two completions queue up instead of deadlocking), waiting for a
  *		transaction that holds one; then set closed[i] when attempt i has a
- *		closure.  Only in READ COMMITTED.
+ *		closure, and tids[i] to its receipt's row version (which stays: a
+ *		receipt is never updated, and its partition cannot be truncated
+ *		while this transaction holds a lock on it).  Only in READ
+ *		COMMITTED.
  *
  *		The receipts are found with a snapshot taken after a command
  *		counter increment, as SPI takes one for a statement (it sees the
  *		receipts of a claim earlier in the same statement); the closures
  *		with one taken after the last lock was granted.  Returns how many
  *		receipts were found and locked; stops at the first one that is not
- *		(closed[] is not filled then: the caller takes the general path,
+ *		(closed[] and tids[] are not filled then: the caller takes the general path,
  *		which finds the rest wherever they are; the locks taken so far are
  *		ones it takes anyway).  -1 when a partition or its primary key
  *		cannot be found.
@@ -133,7 +136,7 @@ EndSlotKeyScan(SlotKeyScan *ks)
  */
 int
 AwaLockOpenReceipts(int32 slot, const int64 *job_ids, const int64 *run_leases,
-					int n, bool *closed)
+					int n, bool *closed, ItemPointerData *tids)
 {
 	SlotKeyScan receipts;
 	SlotKeyScan closures;
@@ -165,6 +168,7 @@ AwaLockOpenReceipts(int32 slot, const int64 *job_ids, const int64 *run_leases,
 							 TUPLE_LOCK_FLAG_LOCK_UPDATE_IN_PROGRESS |
 							 TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd) != TM_Ok)
 			break;
+		tids[i] = locked->tts_tid;
 		nlocked++;
 	}
 	ExecDropSingleTupleTableSlot(locked);
