@@ -12,10 +12,10 @@
  * another transaction appended before it let the lock go, and no other
  * transaction can append one while the locks are held: the statement that
  * follows appends plain closures for the others instead of speculative
- * ones (AWA_CLOSURE_UNCLOSED_ONLY, decision 37).  Key probes through the
- * primary keys and table_tuple_lock, as LockRows does, cost less than the
- * lock rows and conflict checks of the statement.  Nothing here writes a
- * row.
+ * ones (AWA_CLOSURE_UNCLOSED_ONLY, decision 37).  Key lookups through the
+ * primary keys (one ordered walk for a batch claimed together) and
+ * table_tuple_lock, as LockRows does, cost less than the lock rows and
+ * conflict checks of the statement.  Nothing here writes a row.
  *
  * Copyright (c) 2026, awa_queue developers
  *
@@ -40,72 +40,157 @@
 
 #include "awa_queue.h"
 
-/* an open scan of one claim-slot partition through its primary key */
-typedef struct SlotKeyScan
+/*
+ * The sorted, distinct attempts (job_ids[i], run_leases[i]) being looked up
+ * in one claim-slot partition through its primary key (job_id, run_lease,
+ * claim_slot), and how: one descent of the key per attempt, or, when their
+ * job ids are dense (a batch claimed together), one ordered walk of the key
+ * range merged with them.  A walk that meets far more entries than
+ * attempts (other claims' receipts between the ids) goes on with descents.
+ */
+typedef struct KeyLookup
 {
 	Relation	heap;
 	Relation	index;
 	IndexScanDesc scan;
-	TupleTableSlot *slot;
+	TupleTableSlot *slot;		/* the row found last */
 	int32		claim_slot;
-} SlotKeyScan;
+	const int64 *job_ids;
+	const int64 *run_leases;
+	int			n;
+	int			next;			/* first attempt not passed yet */
+	bool		walk;
+	int			budget;			/* index entries the walk may still read */
+} KeyLookup;
+
+/* a walk is worth it from this many attempts, over ids at most this sparse */
+#define WALK_MIN_ATTEMPTS	8
+#define WALK_SPREAD			4
 
 /*
- * BeginSlotKeyScan
+ * BeginKeyLookup
  *		Open partition awa.<prefix><claim_slot> ("lease_claims_" or
  *		"lease_claim_closures_", both keyed by (job_id, run_lease,
  *		claim_slot)) with "lockmode" and its primary key with
- *		AccessShareLock, for key probes with "snapshot".  False when either
- *		cannot be found.
+ *		AccessShareLock, and start looking up the n attempts (sorted by
+ *		(job_id, run_lease), distinct) with "snapshot".  False when either
+ *		relation cannot be found.
  */
 static bool
-BeginSlotKeyScan(const char *prefix, int32 claim_slot, LOCKMODE lockmode,
-				 Snapshot snapshot, SlotKeyScan *ks)
+BeginKeyLookup(KeyLookup *kl, const char *prefix, int32 claim_slot, LOCKMODE lockmode,
+			   Snapshot snapshot, const int64 *job_ids, const int64 *run_leases, int n)
 {
 	Oid			relid = AwaRelid(psprintf("%s%d", prefix, claim_slot));
 	Oid			indexid;
 
 	if (!OidIsValid(relid))
 		return false;
-	ks->heap = table_open(relid, lockmode);
-	indexid = RelationGetPrimaryKeyIndex(ks->heap);
+	kl->heap = table_open(relid, lockmode);
+	indexid = RelationGetPrimaryKeyIndex(kl->heap);
 	if (!OidIsValid(indexid))
 	{
-		table_close(ks->heap, NoLock);
+		table_close(kl->heap, NoLock);
 		return false;
 	}
-	ks->index = index_open(indexid, AccessShareLock);
-	ks->scan = index_beginscan(ks->heap, ks->index, snapshot, 3, 0);
-	ks->slot = table_slot_create(ks->heap, NULL);
-	ks->claim_slot = claim_slot;
+	kl->index = index_open(indexid, AccessShareLock);
+	kl->scan = index_beginscan(kl->heap, kl->index, snapshot, 3, 0);
+	kl->slot = table_slot_create(kl->heap, NULL);
+	kl->claim_slot = claim_slot;
+	kl->job_ids = job_ids;
+	kl->run_leases = run_leases;
+	kl->n = n;
+	kl->next = 0;
+	kl->walk = n >= WALK_MIN_ATTEMPTS &&
+		(uint64) job_ids[n - 1] - (uint64) job_ids[0] < (uint64) WALK_SPREAD * n;
+	kl->budget = WALK_SPREAD * n + WALK_MIN_ATTEMPTS;
+	if (kl->walk)
+	{
+		ScanKeyData keys[3];
+
+		ScanKeyInit(&keys[0], 1, BTGreaterEqualStrategyNumber, F_INT8GE,
+					Int64GetDatum(job_ids[0]));
+		ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE,
+					Int64GetDatum(job_ids[n - 1]));
+		ScanKeyInit(&keys[2], 3, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(claim_slot));
+		kl->scan->xs_want_itup = true;	/* the walk reads the keys it meets */
+		index_rescan(kl->scan, keys, 3, NULL, 0);
+		awa_backend_stats.complete_key_walks++;
+	}
 	return true;
 }
 
 /*
  * FetchByKey
- *		The row (job_id, run_lease) of the partition into ks->slot; false
- *		when the snapshot sees none.
+ *		The row (job_id, run_lease) of the partition into kl->slot, through
+ *		one descent of the key; false when the snapshot sees none.
  */
 static bool
-FetchByKey(SlotKeyScan *ks, int64 job_id, int64 run_lease)
+FetchByKey(KeyLookup *kl, int64 job_id, int64 run_lease)
 {
 	ScanKeyData keys[3];
 
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(job_id));
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(run_lease));
-	ScanKeyInit(&keys[2], 3, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(ks->claim_slot));
-	index_rescan(ks->scan, keys, 3, NULL, 0);
-	return index_getnext_slot(ks->scan, ForwardScanDirection, ks->slot);
+	ScanKeyInit(&keys[2], 3, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(kl->claim_slot));
+	index_rescan(kl->scan, keys, 3, NULL, 0);
+	return index_getnext_slot(kl->scan, ForwardScanDirection, kl->slot);
 }
 
-/* end a BeginSlotKeyScan scan; the locks stay until the end of the transaction */
-static void
-EndSlotKeyScan(SlotKeyScan *ks)
+/*
+ * NextVisible
+ *		The next attempt, from kl->next on, whose row the snapshot sees,
+ *		fetched into kl->slot: returns its index, or -1 when there is none.
+ *		The attempts passed over have no visible row.
+ */
+static int
+NextVisible(KeyLookup *kl)
 {
-	ExecDropSingleTupleTableSlot(ks->slot);
-	index_endscan(ks->scan);
-	index_close(ks->index, NoLock);
-	table_close(ks->heap, NoLock);
+	while (kl->next < kl->n)
+	{
+		ItemPointer tid;
+		int64		job_id;
+		int64		run_lease;
+		bool		isnull;
+		int			i;
+
+		if (!kl->walk || kl->budget-- <= 0)
+		{
+			kl->walk = false;
+			i = kl->next++;
+			if (FetchByKey(kl, kl->job_ids[i], kl->run_leases[i]))
+				return i;
+			continue;
+		}
+		tid = index_getnext_tid(kl->scan, ForwardScanDirection);
+		if (tid == NULL)
+			break;
+		job_id = DatumGetInt64(index_getattr(kl->scan->xs_itup, 1,
+											 kl->scan->xs_itupdesc, &isnull));
+		run_lease = DatumGetInt64(index_getattr(kl->scan->xs_itup, 2,
+												kl->scan->xs_itupdesc, &isnull));
+		/* the attempts below this entry have none */
+		while (kl->next < kl->n &&
+			   (kl->job_ids[kl->next] < job_id ||
+				(kl->job_ids[kl->next] == job_id && kl->run_leases[kl->next] < run_lease)))
+			kl->next++;
+		/* an entry of an attempt: its row, unless this version is dead */
+		if (kl->next < kl->n && kl->job_ids[kl->next] == job_id &&
+			kl->run_leases[kl->next] == run_lease &&
+			index_fetch_heap(kl->scan, kl->slot))
+			return kl->next++;
+	}
+	kl->next = kl->n;
+	return -1;
+}
+
+/* end a lookup; the locks stay until the end of the transaction */
+static void
+EndKeyLookup(KeyLookup *kl)
+{
+	ExecDropSingleTupleTableSlot(kl->slot);
+	index_endscan(kl->scan);
+	index_close(kl->index, NoLock);
+	table_close(kl->heap, NoLock);
 }
 
 /*
@@ -120,15 +205,17 @@ EndSlotKeyScan(SlotKeyScan *ks)
  *		while this transaction holds a lock on it).  Only in READ
  *		COMMITTED.
  *
- *		The receipts are found with a snapshot taken after a command
- *		counter increment, as SPI takes one for a statement (it sees the
- *		receipts of a claim earlier in the same statement); the closures
- *		with one taken after the last lock was granted.  Returns how many
- *		receipts were found and locked; stops at the first one that is not
- *		(closed[] and tids[] are not filled then: the caller takes the general path,
- *		which finds the rest wherever they are; the locks taken so far are
- *		ones it takes anyway).  -1 when a partition or its primary key
- *		cannot be found.
+ *		Receipts and closures are found through the partitions' primary
+ *		keys (KeyLookup: a descent per attempt, or one walk of the key range
+ *		for a dense batch), the receipts with a snapshot taken after a
+ *		command counter increment, as SPI takes one for a statement (it
+ *		sees the receipts of a claim earlier in the same statement), the
+ *		closures with one taken after the last lock was granted.  Returns
+ *		how many receipts were found and locked; stops at the first one
+ *		that is not (closed[] and tids[] are not filled then: the caller
+ *		takes the general path, which finds the rest wherever they are; the
+ *		locks taken so far are ones it takes anyway).  -1 when a partition
+ *		or its primary key cannot be found.
  *
  * Locks: RowShareLock on the receipt partition, AccessShareLock on the
  * closure partition and on both primary keys, as SELECT ... FOR UPDATE and
@@ -138,8 +225,8 @@ int
 AwaLockOpenReceipts(int32 slot, const int64 *job_ids, const int64 *run_leases,
 					int n, bool *closed, ItemPointerData *tids)
 {
-	SlotKeyScan receipts;
-	SlotKeyScan closures;
+	KeyLookup	receipts;
+	KeyLookup	closures;
 	TupleTableSlot *locked;
 	CommandId	cid;
 	int			nlocked = 0;
@@ -148,20 +235,18 @@ AwaLockOpenReceipts(int32 slot, const int64 *job_ids, const int64 *run_leases,
 	Assert(!IsolationUsesXactSnapshot());
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (!BeginSlotKeyScan("lease_claims_", slot, RowShareLock, GetActiveSnapshot(),
-						  &receipts))
+	if (!BeginKeyLookup(&receipts, "lease_claims_", slot, RowShareLock,
+						GetActiveSnapshot(), job_ids, run_leases, n))
 	{
 		PopActiveSnapshot();
 		return -1;
 	}
 	cid = GetCurrentCommandId(true);
 	locked = table_slot_create(receipts.heap, NULL);
-	for (i = 0; i < n; i++)
+	while ((i = NextVisible(&receipts)) == nlocked)
 	{
 		TM_FailureData tmfd;
 
-		if (!FetchByKey(&receipts, job_ids[i], run_leases[i]))
-			break;
 		if (table_tuple_lock(receipts.heap, &receipts.slot->tts_tid,
 							 GetActiveSnapshot(), locked, cid,
 							 LockTupleExclusive, LockWaitBlock,
@@ -172,22 +257,23 @@ AwaLockOpenReceipts(int32 slot, const int64 *job_ids, const int64 *run_leases,
 		nlocked++;
 	}
 	ExecDropSingleTupleTableSlot(locked);
-	EndSlotKeyScan(&receipts);
+	EndKeyLookup(&receipts);
 	PopActiveSnapshot();
 	if (nlocked < n)
 		return nlocked;
 
 	/* every closure appended by a transaction whose lock was waited for */
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (!BeginSlotKeyScan("lease_claim_closures_", slot, AccessShareLock,
-						  GetActiveSnapshot(), &closures))
+	if (!BeginKeyLookup(&closures, "lease_claim_closures_", slot, AccessShareLock,
+						GetActiveSnapshot(), job_ids, run_leases, n))
 	{
 		PopActiveSnapshot();
 		return -1;
 	}
-	for (i = 0; i < n; i++)
-		closed[i] = FetchByKey(&closures, job_ids[i], run_leases[i]);
-	EndSlotKeyScan(&closures);
+	memset(closed, 0, sizeof(bool) * n);
+	while ((i = NextVisible(&closures)) >= 0)
+		closed[i] = true;
+	EndKeyLookup(&closures);
 	PopActiveSnapshot();
 	return nlocked;
 }

@@ -55,6 +55,7 @@ awa_backend_stats_fn(PG_FUNCTION_ARGS)
 		{"complete_fused_statements", awa_backend_stats.complete_fused_statements},
 		{"complete_fused_jobs", awa_backend_stats.complete_fused_jobs},
 		{"complete_prelocked_statements", awa_backend_stats.complete_prelocked_statements},
+		{"complete_key_walks", awa_backend_stats.complete_key_walks},
 		{"complete_slot_pass_statements", awa_backend_stats.complete_slot_pass_statements},
 		{"complete_slot_pass_jobs", awa_backend_stats.complete_slot_pass_jobs},
 		{"complete_unique_sync_jobs", awa_backend_stats.complete_unique_sync_jobs},

@@ -2,7 +2,7 @@
 -- (the seed PR's live-counter tests, translated), FIFO, priorities, aging,
 -- shards, pause, stale writers, gaps, uniqueness, rollback.
 BEGIN;
-SELECT plan(54);
+SELECT plan(64);
 
 CREATE FUNCTION pg_temp.stat(n text) RETURNS bigint LANGUAGE sql AS
 $$ SELECT value FROM awa.backend_stats() WHERE name = n $$;
@@ -191,6 +191,51 @@ SELECT is((SELECT count(*) FROM awa.complete_batch(
 SELECT is(pg_temp.delta('complete_prelocked_statements') || '/' || pg_temp.delta('complete_slot_pass_statements'),
 	'1/0', 'receipts locked first, all three found closed, no other-slot pass');
 SELECT is(pg_temp.done('mix'), 3::bigint, 'three done rows, one per job');
+
+-- 14. the receipts of a batch claimed together are looked up by one walk of
+-- the key range (dense ids), those of a scattered batch by one descent
+-- each; both must find exactly the open receipts, pass over the receipts
+-- of other claims between the ids, and leave closed attempts out.  The 40
+-- jobs alternate between two lanes, so the ids of one lane's claim
+-- interleave with the other's.
+SELECT count(*) FROM awa.enqueue_many((SELECT jsonb_agg(jsonb_build_object('kind', 'w', 'queue', 'walk',
+	'priority', 1 + g % 2)) FROM generate_series(0, 39) AS g));
+CREATE TEMP TABLE walk_claimed AS SELECT job_id, run_lease, claim_slot, priority FROM awa.claim_batch('walk', 12);
+CREATE TEMP TABLE walk_rest AS SELECT job_id, run_lease, priority FROM awa.claim_batch('walk', 28);
+SELECT ok((SELECT count(*) FROM walk_rest WHERE job_id BETWEEN (SELECT min(job_id) FROM walk_claimed)
+	AND (SELECT max(job_id) FROM walk_claimed)) >= 10, 'the other claim has receipts between the ids of the first');
+SELECT is((SELECT count(*) FROM awa.complete_batch(
+	ARRAY(SELECT job_id FROM walk_claimed ORDER BY job_id LIMIT 1 OFFSET 3),
+	ARRAY(SELECT run_lease FROM walk_claimed ORDER BY job_id LIMIT 1 OFFSET 3))), 1::bigint,
+	'one attempt in the middle completed alone');
+DELETE FROM s0; INSERT INTO s0 SELECT name, value FROM awa.backend_stats();
+SELECT results_eq($$SELECT job_id FROM awa.complete_batch(
+	ARRAY(SELECT job_id FROM walk_claimed), ARRAY(SELECT run_lease FROM walk_claimed)) ORDER BY job_id$$,
+	$$SELECT job_id FROM (SELECT job_id, row_number() OVER (ORDER BY job_id) AS k FROM walk_claimed) AS w
+	  WHERE k <> 4 ORDER BY job_id$$,
+	'dense batch of 12: the 11 open attempts finalized, the closed one left out');
+SELECT is(pg_temp.delta('complete_prelocked_statements') || '/' || pg_temp.delta('complete_slot_pass_statements')
+	|| '/' || pg_temp.delta('complete_key_walks'),
+	'1/0/2', 'through the prelocked statement, receipts and closures each found by one walk');
+SELECT is((SELECT count(*) FROM awa.lease_claim_closures c JOIN walk_claimed w USING (job_id, run_lease, claim_slot)),
+	12::bigint, 'one closure per attempt');
+SELECT is((SELECT count(*) FROM awa.lease_claim_closures c JOIN walk_rest w USING (job_id, run_lease)),
+	0::bigint, 'none for the other claim''s attempts');
+-- scattered: eight attempts whose ids spread over more than 4x their
+-- number (one done attempt of section 1 among them): one descent each
+CREATE TEMP TABLE walk_sparse AS
+	(SELECT job_id, run_lease FROM walk_rest ORDER BY job_id LIMIT 7)
+	UNION ALL (SELECT job_id, run_lease FROM awa.lease_claims WHERE queue = 'inv' ORDER BY job_id LIMIT 1);
+DELETE FROM s0; INSERT INTO s0 SELECT name, value FROM awa.backend_stats();
+SELECT is((SELECT count(*) FROM awa.complete_batch(
+	ARRAY(SELECT job_id FROM walk_sparse), ARRAY(SELECT run_lease FROM walk_sparse))),
+	7::bigint, 'a scattered batch: its seven open attempts finalized, the done one left out');
+SELECT is(pg_temp.delta('complete_prelocked_statements') || '/' || pg_temp.delta('complete_key_walks'),
+	'1/0', 'through the prelocked statement, without a walk');
+SELECT is((SELECT count(*) FROM awa.complete_batch(
+	ARRAY(SELECT job_id FROM walk_rest), ARRAY(SELECT run_lease FROM walk_rest))),
+	21::bigint, 'then the other 21 by a walk, the finished ones left out');
+SELECT is(pg_temp.done('walk'), 40::bigint, 'forty done rows for forty jobs');
 
 SELECT is_empty('SELECT * FROM awa.verify_terminal_counters()', 'counters exact at the end');
 SELECT is_empty('SELECT * FROM awa.verify_available_counts()', 'available counts exact at the end (gaps closed by claim)');
