@@ -119,34 +119,28 @@
 
 #define ATTEMPT_STATE_FORGET "att AS (" AWA_ATTEMPT_STATE_DELETE_USING("closed") "), "
 
-#define COMPLETE_ARGTYPES \
-	{INT8ARRAYOID, INT8ARRAYOID, INT4OID, TIMESTAMPTZOID, INT4OID, BOOLOID, TIDARRAYOID}
+/* a fused completion plan: how "locked" is read, the heartbeat delete, the closure guard */
+#define COMPLETE_PLAN(locked, att, guard) \
+	{ \
+		.sql = COMPLETE_FUSED_SQL(locked, att, guard), \
+		.nargs = 7, \
+		.argtypes = {INT8ARRAYOID, INT8ARRAYOID, INT4OID, TIMESTAMPTZOID, INT4OID, \
+					 BOOLOID, TIDARRAYOID} \
+	}
 
-static AwaPlan complete_fused_plan = {
-	.sql = COMPLETE_FUSED_SQL(LOCKED_BY_PROBE, ATTEMPT_STATE_FORGET, AWA_CLOSURE_SKIP_CLOSED),
-	.nargs = 7,
-	.argtypes = COMPLETE_ARGTYPES
-};
+static AwaPlan complete_fused_plan =
+COMPLETE_PLAN(LOCKED_BY_PROBE, ATTEMPT_STATE_FORGET, AWA_CLOSURE_SKIP_CLOSED);
 
 /* the same without the attempt_state delete, for an empty attempt_state */
-static AwaPlan complete_fused_noatt_plan = {
-	.sql = COMPLETE_FUSED_SQL(LOCKED_BY_PROBE, "", AWA_CLOSURE_SKIP_CLOSED),
-	.nargs = 7,
-	.argtypes = COMPLETE_ARGTYPES
-};
+static AwaPlan complete_fused_noatt_plan =
+COMPLETE_PLAN(LOCKED_BY_PROBE, "", AWA_CLOSURE_SKIP_CLOSED);
 
 /* the two above, for open receipts AwaLockOpenReceipts locked before it */
-static AwaPlan complete_prelocked_plan = {
-	.sql = COMPLETE_FUSED_SQL(OPEN_BY_TID, ATTEMPT_STATE_FORGET, AWA_CLOSURE_UNCLOSED_ONLY),
-	.nargs = 7,
-	.argtypes = COMPLETE_ARGTYPES
-};
+static AwaPlan complete_prelocked_plan =
+COMPLETE_PLAN(OPEN_BY_TID, ATTEMPT_STATE_FORGET, AWA_CLOSURE_UNCLOSED_ONLY);
 
-static AwaPlan complete_prelocked_noatt_plan = {
-	.sql = COMPLETE_FUSED_SQL(OPEN_BY_TID, "", AWA_CLOSURE_UNCLOSED_ONLY),
-	.nargs = 7,
-	.argtypes = COMPLETE_ARGTYPES
-};
+static AwaPlan complete_prelocked_noatt_plan =
+COMPLETE_PLAN(OPEN_BY_TID, "", AWA_CLOSURE_UNCLOSED_ONLY);
 
 /*
  * Every claim slot holding a receipt of attempts ($1, $2).  The current

@@ -68,6 +68,30 @@ AwaRelid(const char *relname)
 	return OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
 }
 
+/*
+ * AwaOpenWithPrimaryKey
+ *		Open table "relid" with "lockmode" and its primary key with
+ *		AccessShareLock, as a statement reading the table through that key
+ *		would.  False, with nothing left open, when the table has no primary
+ *		key.  The caller closes both with NoLock: the locks stay until the
+ *		end of the transaction.
+ */
+bool
+AwaOpenWithPrimaryKey(Oid relid, LOCKMODE lockmode, Relation *heap, Relation *index)
+{
+	Oid			indexid;
+
+	*heap = table_open(relid, lockmode);
+	indexid = RelationGetPrimaryKeyIndex(*heap);
+	if (!OidIsValid(indexid))
+	{
+		table_close(*heap, lockmode);
+		return false;
+	}
+	*index = index_open(indexid, AccessShareLock);
+	return true;
+}
+
 /* an open scan of one queue's rows through a table's primary key */
 typedef struct QueueKeyScan
 {
@@ -87,17 +111,10 @@ typedef struct QueueKeyScan
 static bool
 BeginQueueKeyScan(Oid relid, text *queue, Snapshot snapshot, QueueKeyScan *ks)
 {
-	Oid			indexid;
 	ScanKeyData key;
 
-	ks->heap = table_open(relid, AccessShareLock);
-	indexid = RelationGetPrimaryKeyIndex(ks->heap);
-	if (!OidIsValid(indexid))
-	{
-		table_close(ks->heap, AccessShareLock);
+	if (!AwaOpenWithPrimaryKey(relid, AccessShareLock, &ks->heap, &ks->index))
 		return false;
-	}
-	ks->index = index_open(indexid, AccessShareLock);
 	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
 						   ks->index->rd_indcollation[0], F_TEXTEQ,
 						   PointerGetDatum(queue));

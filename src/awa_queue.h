@@ -209,6 +209,8 @@ typedef struct AwaPickedLane
 } AwaPickedLane;
 
 extern AwaLanePick AwaPickLane(text *queue, AwaPickedLane *lane);
+extern bool AwaOpenWithPrimaryKey(Oid relid, LOCKMODE lockmode, Relation *heap,
+								  Relation *index);
 extern bool AwaAttemptStateIsEmpty(void);
 extern int	AwaQueueEnqueueShards(text *queue);
 extern bool AwaQueueRingCursor(Snapshot snapshot, int32 *current, int64 *generation);

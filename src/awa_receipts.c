@@ -81,18 +81,10 @@ BeginKeyLookup(KeyLookup *kl, const char *prefix, int32 claim_slot, LOCKMODE loc
 			   Snapshot snapshot, const int64 *job_ids, const int64 *run_leases, int n)
 {
 	Oid			relid = AwaRelid(psprintf("%s%d", prefix, claim_slot));
-	Oid			indexid;
 
-	if (!OidIsValid(relid))
+	if (!OidIsValid(relid) ||
+		!AwaOpenWithPrimaryKey(relid, lockmode, &kl->heap, &kl->index))
 		return false;
-	kl->heap = table_open(relid, lockmode);
-	indexid = RelationGetPrimaryKeyIndex(kl->heap);
-	if (!OidIsValid(indexid))
-	{
-		table_close(kl->heap, NoLock);
-		return false;
-	}
-	kl->index = index_open(indexid, AccessShareLock);
 	kl->scan = index_beginscan(kl->heap, kl->index, snapshot, 3, 0);
 	kl->slot = table_slot_create(kl->heap, NULL);
 	kl->claim_slot = claim_slot;
