@@ -234,8 +234,8 @@ PendingArrays(CompleteState *st, Datum *ids, Datum *leases, Datum *tids)
  * LockOpenReceipts
  *		Lock the receipts of every attempt of the call in claim slot "slot",
  *		in (job_id, run_lease) order, remember their row versions, and mark
- *		the closed ones stale,
- *		through AwaLockOpenReceipts (READ COMMITTED only).  True when every
+ *		the closed ones stale, through AwaLockOpenReceipts (READ COMMITTED
+ *		only).  True when every
  *		receipt was there; nothing is marked otherwise.  Called before any
  *		attempt is finalized.
  */
@@ -273,8 +273,8 @@ LockOpenReceipts(CompleteState *st, int32 slot)
  *		in claim slot "slot"; record what it finalized (result rows, unique
  *		claims to sync).  Returns the number of attempts finalized.
  *		"prelocked": every pending receipt was locked, and found open, by
- *		AwaLockOpenReceipts before this statement.  Nothing to run when no
- *		attempt is pending.
+ *		AwaLockOpenReceipts before this statement.  Nothing runs (and no
+ *		statement is counted) when no attempt is pending.
  */
 static int
 CompleteInSlot(CompleteState *st, int32 slot, bool first_pass, bool prelocked)
@@ -289,6 +289,10 @@ CompleteInSlot(CompleteState *st, int32 slot, bool first_pass, bool prelocked)
 	npending = PendingArrays(st, &values[0], &values[1], &values[6]);
 	if (npending == 0)
 		return 0;
+	if (first_pass)
+		awa_backend_stats.complete_fused_statements++;
+	else
+		awa_backend_stats.complete_slot_pass_statements++;
 	values[2] = Int32GetDatum(slot);
 	values[3] = TimestampTzGetDatum(st->now);
 	values[4] = Int32GetDatum(first_pass ? npending : 0);
@@ -418,9 +422,8 @@ awa_complete_batch(PG_FUNCTION_ARGS)
 	 * 37).
 	 */
 	prelocked = !IsolationUsesXactSnapshot() && LockOpenReceipts(&st, current);
-	awa_backend_stats.complete_fused_statements++;
 	if (prelocked)
-		awa_backend_stats.complete_prelocked_statements++;
+		awa_backend_stats.complete_prelocked_passes++;
 	awa_backend_stats.complete_fused_jobs += CompleteInSlot(&st, current, true,
 															prelocked);
 
@@ -439,7 +442,6 @@ awa_complete_batch(PG_FUNCTION_ARGS)
 			slots[i] = (int32) AwaSpiGetInt64(i, 1, 0);
 		for (i = 0; i < nslots && st.nfinalized + st.nstale < st.n; i++)
 		{
-			awa_backend_stats.complete_slot_pass_statements++;
 			awa_backend_stats.complete_slot_pass_jobs += CompleteInSlot(&st, slots[i], false,
 																		false);
 		}

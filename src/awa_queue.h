@@ -265,7 +265,7 @@ typedef struct AwaBackendStats
 	int64		claim_direct_picks; /* lanes locked by AwaPickLane */
 	int64		complete_fused_statements;	/* fused completion, current slot */
 	int64		complete_fused_jobs;
-	int64		complete_prelocked_statements;
+	int64		complete_prelocked_passes;
 	int64		complete_key_walks;
 	int64		complete_slot_pass_statements;	/* fused completion, other
 												 * slots */

@@ -54,7 +54,7 @@ awa_backend_stats_fn(PG_FUNCTION_ARGS)
 		{"claim_direct_picks", awa_backend_stats.claim_direct_picks},
 		{"complete_fused_statements", awa_backend_stats.complete_fused_statements},
 		{"complete_fused_jobs", awa_backend_stats.complete_fused_jobs},
-		{"complete_prelocked_statements", awa_backend_stats.complete_prelocked_statements},
+		{"complete_prelocked_passes", awa_backend_stats.complete_prelocked_passes},
 		{"complete_key_walks", awa_backend_stats.complete_key_walks},
 		{"complete_slot_pass_statements", awa_backend_stats.complete_slot_pass_statements},
 		{"complete_slot_pass_jobs", awa_backend_stats.complete_slot_pass_jobs},

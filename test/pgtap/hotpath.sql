@@ -180,7 +180,7 @@ SELECT results_eq($$SELECT job_id FROM awa.complete_batch(
 	ORDER BY job_id$$,
 	$$SELECT job_id FROM mix_claimed ORDER BY job_id OFFSET 1$$,
 	'the two open attempts finalized; the completed one and the wrong lease are not');
-SELECT is(pg_temp.delta('complete_prelocked_statements'), 0::bigint,
+SELECT is(pg_temp.delta('complete_prelocked_passes'), 0::bigint,
 	'a pair without a receipt in the slot sends the call to the general path');
 SELECT is((SELECT count(*) FROM awa.lease_claim_closures c JOIN mix_claimed m USING (job_id, run_lease)),
 	3::bigint, 'one closure per attempt, none twice');
@@ -188,8 +188,9 @@ DELETE FROM s0; INSERT INTO s0 SELECT name, value FROM awa.backend_stats();
 SELECT is((SELECT count(*) FROM awa.complete_batch(
 	ARRAY(SELECT job_id FROM mix_claimed), ARRAY(SELECT run_lease FROM mix_claimed))), 0::bigint,
 	'completing all three again finalizes nothing');
-SELECT is(pg_temp.delta('complete_prelocked_statements') || '/' || pg_temp.delta('complete_slot_pass_statements'),
-	'1/0', 'receipts locked first, all three found closed, no other-slot pass');
+SELECT is(pg_temp.delta('complete_prelocked_passes') || '/' || pg_temp.delta('complete_fused_statements')
+	|| '/' || pg_temp.delta('complete_slot_pass_statements'),
+	'1/0/0', 'receipts locked first, all three found closed: no statement ran');
 SELECT is(pg_temp.done('mix'), 3::bigint, 'three done rows, one per job');
 
 -- 14. the receipts of a batch claimed together are looked up by one walk of
@@ -214,7 +215,7 @@ SELECT results_eq($$SELECT job_id FROM awa.complete_batch(
 	$$SELECT job_id FROM (SELECT job_id, row_number() OVER (ORDER BY job_id) AS k FROM walk_claimed) AS w
 	  WHERE k <> 4 ORDER BY job_id$$,
 	'dense batch of 12: the 11 open attempts finalized, the closed one left out');
-SELECT is(pg_temp.delta('complete_prelocked_statements') || '/' || pg_temp.delta('complete_slot_pass_statements')
+SELECT is(pg_temp.delta('complete_prelocked_passes') || '/' || pg_temp.delta('complete_slot_pass_statements')
 	|| '/' || pg_temp.delta('complete_key_walks'),
 	'1/0/2', 'through the prelocked statement, receipts and closures each found by one walk');
 SELECT is((SELECT count(*) FROM awa.lease_claim_closures c JOIN walk_claimed w USING (job_id, run_lease, claim_slot)),
@@ -230,7 +231,7 @@ DELETE FROM s0; INSERT INTO s0 SELECT name, value FROM awa.backend_stats();
 SELECT is((SELECT count(*) FROM awa.complete_batch(
 	ARRAY(SELECT job_id FROM walk_sparse), ARRAY(SELECT run_lease FROM walk_sparse))),
 	7::bigint, 'a scattered batch: its seven open attempts finalized, the done one left out');
-SELECT is(pg_temp.delta('complete_prelocked_statements') || '/' || pg_temp.delta('complete_key_walks'),
+SELECT is(pg_temp.delta('complete_prelocked_passes') || '/' || pg_temp.delta('complete_key_walks'),
 	'1/0', 'through the prelocked statement, without a walk');
 SELECT is((SELECT count(*) FROM awa.complete_batch(
 	ARRAY(SELECT job_id FROM walk_rest), ARRAY(SELECT run_lease FROM walk_rest))),
