@@ -14,12 +14,14 @@ OBJS = \
 	src/awa_admin.o \
 	src/awa_stats.o \
 	src/awa_storage.o \
+	src/awa_tam.o \
 	src/awa_receipts.o \
 	src/awa_unique.o \
 	src/awa_enqueue.o \
 	src/awa_heads.o \
 	src/awa_direct.o \
 	src/awa_claim.o \
+	src/awa_claim_direct.o \
 	src/awa_complete.o \
 	src/awa_counts.o \
 	src/awa_ring.o \

@@ -167,7 +167,7 @@ static AwaPlan lane_lock_plan = {
  * receipts; return the claimed jobs as awa.claimed_job columns plus the
  * unique mask and lane_seq.  Rows come out in lane order (the scan is
  * ordered and "rcpt" is read back as it was written), without a sort
- * node; ClaimedRowOrder checks that in C (decision 35).
+ * node; ClaimedRowsFromSpi checks that in C (decision 35).
  *
  * LANE_CLAIM_SQL(ctes, src, gap_advance, adv_guard) is shared by the two
  * claim statements.  ctes defines helper CTEs (each followed by a comma)
@@ -247,16 +247,6 @@ static AwaPlan lane_claim_near_plan = {
 	FLOAT8OID, INTERVALOID, INT8OID, INT4OID, INT4OID, INT4OID}
 };
 
-/* the lane a pick chose, locked by this transaction */
-typedef struct ClaimLane
-{
-	int16		priority;
-	int16		shard;
-	int64		next_seq;		/* committed, read before the claim scan */
-	int64		claim_seq;		/* read under the lock */
-	int32		near_slots[3];	/* slots the near claim looks in */
-	bool		last_lane;		/* no other candidate lane is left */
-} ClaimLane;
 
 /* what the cheap first pick found */
 typedef enum SingleLaneOutcome
@@ -309,7 +299,7 @@ typedef struct NearHead
  *		slot (only the current one when the lane was never claimed from).
  */
 static void
-ReadPickedLane(int first, ClaimLane *lane)
+ReadPickedLane(int first, AwaClaimLane *lane)
 {
 	int32		cursor = (int32) AwaSpiGetInt64(0, first + 5, 0);
 	int32		last = (int32) AwaSpiGetInt64(0, first + 4, cursor);
@@ -411,7 +401,7 @@ NearHeadCompare(const void *a, const void *b)
  */
 static NearPickOutcome
 LockNearBestLane(text *queue, const NearSlots *near, TimestampTz now,
-				 double aging_secs, ClaimLane *lane)
+				 double aging_secs, AwaClaimLane *lane)
 {
 	Datum		args[NEAR_PICK_SLOTS + 1];
 	NearHead   *heads;
@@ -437,11 +427,9 @@ LockNearBestLane(text *queue, const NearSlots *near, TimestampTz now,
 		heads[i].priority = (int16) AwaSpiGetInt64(i, 1, 0);
 		heads[i].shard = (int16) AwaSpiGetInt64(i, 2, 0);
 		heads[i].run_at = DatumGetTimestampTz(run_at);
-		heads[i].effective = heads[i].priority;
-		if (aging_secs > 0)
-			heads[i].effective =
-				Max(1.0, heads[i].priority -
-					floor((double) (now - heads[i].run_at) / USECS_PER_SEC / aging_secs));
+		heads[i].effective = AwaEffectivePriority(heads[i].priority,
+												  heads[i].run_at, now,
+												  aging_secs);
 	}
 	qsort(heads, nheads, sizeof(NearHead), NearHeadCompare);
 	for (i = 0; i < nheads; i++)
@@ -472,7 +460,7 @@ LockNearBestLane(text *queue, const NearSlots *near, TimestampTz now,
  *		(SKIP LOCKED).
  */
 static SingleLaneOutcome
-LockSingleCandidateLane(text *queue, ClaimLane *lane, NearSlots *near)
+LockSingleCandidateLane(text *queue, AwaClaimLane *lane, NearSlots *near)
 {
 	Datum		args[1];
 	int64		candidates;
@@ -500,7 +488,7 @@ LockSingleCandidateLane(text *queue, ClaimLane *lane, NearSlots *near)
  */
 static bool
 LockBestLane(text *queue, Datum *visited, int nvisited, TimestampTz now,
-			 double aging_secs, ClaimLane *lane)
+			 double aging_secs, AwaClaimLane *lane)
 {
 	Datum		args[4];
 
@@ -527,11 +515,11 @@ static bool last_pick_saw_many = false;
 
 /*
  * SetPickedLane
- *		The ClaimLane of a lane locked by AwaPickLane, its near slots as
+ *		The AwaClaimLane of a lane locked by AwaPickLane, its near slots as
  *		ReadPickedLane sets them.
  */
 static void
-SetPickedLane(const AwaPickedLane *picked, ClaimLane *lane)
+SetPickedLane(const AwaPickedLane *picked, AwaClaimLane *lane)
 {
 	int32		cursor = picked->ring_slot;
 	int32		last = picked->last_claimed_slot >= 0 ?
@@ -565,7 +553,7 @@ SetPickedLane(const AwaPickedLane *picked, ClaimLane *lane)
  */
 static bool
 LockFirstLane(text *queue, Datum *visited, TimestampTz now, double aging_secs,
-			  ClaimLane *lane)
+			  AwaClaimLane *lane)
 {
 	TimestampTz give_up = 0;
 
@@ -639,46 +627,8 @@ LockFirstLane(text *queue, Datum *visited, TimestampTz now, double aging_secs,
 	}
 }
 
-/*
- * ClaimFromLane
- *		Claim up to max_jobs rows of a locked lane: the near claim first,
- *		the general claim when it took nothing.  Returns the number of rows
- *		claimed, left in SPI_tuptable.
- */
-static int
-ClaimFromLane(text *queue, const ClaimLane *lane, int32 max_jobs,
-			  TimestampTz now, double aging_secs, Datum deadline)
-{
-	Datum		args[12];
-	int			claimed;
-
-	args[0] = PointerGetDatum(queue);
-	args[1] = Int16GetDatum(lane->priority);
-	args[2] = Int16GetDatum(lane->shard);
-	args[3] = Int32GetDatum(max_jobs);
-	args[4] = Int64GetDatum(lane->next_seq);
-	args[5] = TimestampTzGetDatum(now);
-	args[6] = Float8GetDatum(aging_secs);
-	args[7] = deadline;
-	args[8] = Int64GetDatum(lane->claim_seq);
-	args[9] = Int32GetDatum(lane->near_slots[0]);
-	args[10] = Int32GetDatum(lane->near_slots[1]);
-	args[11] = Int32GetDatum(lane->near_slots[2]);
-	awa_backend_stats.claim_lane_statements++;
-	claimed = AwaPlanExec(&lane_claim_near_plan, args, NULL, false, 0,
-						  SPI_OK_SELECT);
-	if (claimed > 0)
-		return claimed;
-	awa_backend_stats.claim_general_statements++;
-	return AwaPlanExec(&lane_claim_plan, args, NULL, false, 0, SPI_OK_SELECT);
-}
-
-/*
- * number of awa.claimed_job columns returned by the claim statement; then
- * come the unique mask and lane_seq
- */
-#define CLAIMED_JOB_COLUMNS 15
-#define CLAIMED_LANE_SEQ_COLUMN (CLAIMED_JOB_COLUMNS + 1)
+/* the last column of a claim statement's rows */
+#define CLAIMED_LANE_SEQ_COLUMN (AWA_CLAIMED_ROW_COLUMNS - 1)
 
 /* qsort_arg comparator: row indexes by the lane_seq array in arg */
 static int
@@ -692,20 +642,24 @@ CompareRowsBySeq(const void *a, const void *b, void *arg)
 }
 
 /*
- * ClaimedRowOrder
- *		Indexes of the n rows of the last claim statement (SPI_tuptable) in
- *		lane order.  The statement writes them in that order already, so
- *		this is a check; rows are sorted by lane_seq only if a plan ever
- *		produced another order.
+ * ClaimedRowsFromSpi
+ *		The n rows of the last claim statement (SPI_tuptable) as
+ *		AwaClaimedRows, in lane order.  The statement writes them in that
+ *		order already, so this is a check; rows are sorted by lane_seq only
+ *		if a plan ever produced another order.
  */
-static int *
-ClaimedRowOrder(int n)
+static AwaClaimedRow *
+ClaimedRowsFromSpi(int n)
 {
+	AwaClaimedRow *rows = palloc(sizeof(AwaClaimedRow) * Max(n, 1));
 	int		   *order = palloc(sizeof(int) * Max(n, 1));
 	int64	   *seq = palloc(sizeof(int64) * Max(n, 1));
 	bool		sorted = true;
 	int			i;
 
+	if (n > 0 && SPI_tuptable->tupdesc->natts != AWA_CLAIMED_ROW_COLUMNS)
+		elog(ERROR, "awa_queue: claim statement returned %d columns",
+			 SPI_tuptable->tupdesc->natts);
 	for (i = 0; i < n; i++)
 	{
 		bool		isnull;
@@ -720,8 +674,58 @@ ClaimedRowOrder(int n)
 	}
 	if (!sorted)
 		qsort_arg(order, n, sizeof(int), CompareRowsBySeq, seq);
+	for (i = 0; i < n; i++)
+		AwaSpiDeformRow(order[i], rows[i].values, rows[i].nulls);
+	pfree(order);
 	pfree(seq);
-	return order;
+	return rows;
+}
+
+/*
+ * ClaimFromLane
+ *		Claim up to max_jobs rows of a locked lane: the near claim without
+ *		the executor (AwaDirectClaimLane) where it applies, else its
+ *		statement; the general claim when the near one took nothing.
+ *		Returns the number of rows claimed, in lane order, in *rows
+ *		(AwaClaimedRow columns).
+ */
+static int
+ClaimFromLane(text *queue, const AwaClaimLane *lane, int32 max_jobs,
+			  TimestampTz now, double aging_secs, Datum deadline,
+			  AwaClaimedRow **rows)
+{
+	Datum		args[12];
+	int			claimed;
+
+	awa_backend_stats.claim_lane_statements++;
+	claimed = AwaDirectClaimLane(queue, lane, max_jobs, now, aging_secs,
+								 deadline, rows);
+	if (claimed > 0)
+		return claimed;
+	args[0] = PointerGetDatum(queue);
+	args[1] = Int16GetDatum(lane->priority);
+	args[2] = Int16GetDatum(lane->shard);
+	args[3] = Int32GetDatum(max_jobs);
+	args[4] = Int64GetDatum(lane->next_seq);
+	args[5] = TimestampTzGetDatum(now);
+	args[6] = Float8GetDatum(aging_secs);
+	args[7] = deadline;
+	args[8] = Int64GetDatum(lane->claim_seq);
+	args[9] = Int32GetDatum(lane->near_slots[0]);
+	args[10] = Int32GetDatum(lane->near_slots[1]);
+	args[11] = Int32GetDatum(lane->near_slots[2]);
+	/* -1: the direct claim does not apply; 0: its rows were not provable */
+	if (claimed < 0)
+		claimed = AwaPlanExec(&lane_claim_near_plan, args, NULL, false, 0,
+							  SPI_OK_SELECT);
+	if (claimed == 0)
+	{
+		awa_backend_stats.claim_general_statements++;
+		claimed = AwaPlanExec(&lane_claim_plan, args, NULL, false, 0,
+							  SPI_OK_SELECT);
+	}
+	*rows = ClaimedRowsFromSpi(claimed);
+	return claimed;
 }
 
 /*
@@ -809,9 +813,9 @@ awa_claim_batch(PG_FUNCTION_ARGS)
 	AwaSpiConnect();
 	while (remaining > 0 && nvisited < (AWA_PRIORITY_MAX + 1) * AWA_SHARDS_MAX)
 	{
-		ClaimLane	lane;
+		AwaClaimLane lane;
+		AwaClaimedRow *rows;
 		int			claimed;
-		int		   *order;
 		int			i;
 
 		if (nvisited == 0)
@@ -825,31 +829,25 @@ awa_claim_batch(PG_FUNCTION_ARGS)
 											lane.shard);
 
 		claimed = ClaimFromLane(queue, &lane, remaining, now, aging_secs,
-								deadline);
-		if (SPI_tuptable->tupdesc->natts != CLAIMED_LANE_SEQ_COLUMN + 1)
-			elog(ERROR, "awa_queue: claim statement returned %d columns",
-				 SPI_tuptable->tupdesc->natts);
-		order = ClaimedRowOrder(claimed);
+								deadline, &rows);
 		for (i = 0; i < claimed; i++)
 		{
-			/* the claimed_job columns, the unique mask, lane_seq */
-			Datum		values[CLAIMED_LANE_SEQ_COLUMN + 1];
-			bool		nulls[CLAIMED_LANE_SEQ_COLUMN + 1];
+			Datum	   *values = rows[i].values;
+			bool	   *nulls = rows[i].nulls;
 
-			AwaSpiDeformRow(order[i], values, nulls);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
 								 values, nulls);
-			if (!nulls[CLAIMED_JOB_COLUMNS - 1])
+			if (!nulls[AWA_CLAIMED_JOB_COLUMNS - 1])
 			{
-				ukeys[nunique] = DatumGetByteaPCopy(values[CLAIMED_JOB_COLUMNS - 1]);
-				umasks[nunique] = nulls[CLAIMED_JOB_COLUMNS] ?
+				ukeys[nunique] = DatumGetByteaPCopy(values[AWA_CLAIMED_JOB_COLUMNS - 1]);
+				umasks[nunique] = nulls[AWA_CLAIMED_JOB_COLUMNS] ?
 					AWA_UNIQUE_DEFAULT_MASK :
-					AwaMaskFromDatum(values[CLAIMED_JOB_COLUMNS]);
+					AwaMaskFromDatum(values[AWA_CLAIMED_JOB_COLUMNS]);
 				uids[nunique] = DatumGetInt64(values[0]);
 				nunique++;
 			}
 		}
-		pfree(order);
+		pfree(rows);
 		remaining -= claimed;
 		/* the only candidate lane left: another pick would find none */
 		if (lane.last_lane)

@@ -49,7 +49,6 @@
 #include "executor/executor.h"
 #include "nodes/execnodes.h"
 #include "utils/builtins.h"
-#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -88,92 +87,20 @@ static const char *const ready_column_names[RC_NCOLUMNS] = {
 };
 
 /*
- * Where each ReadyColumn sits in a ready partition, per partition, built
- * from the column names on first use and forgotten on any relcache
- * invalidation (ALTER TABLE, TRUNCATE by prune, ...), so a map is never
- * used for a changed table.
- */
-typedef struct ReadyMap
-{
-	Oid			relid;
-	int			natts;
-	AttrNumber	attno[RC_NCOLUMNS];
-} ReadyMap;
-
-#define READY_MAPS 32
-static ReadyMap ready_maps[READY_MAPS];
-static int	ready_nmaps = 0;
-static bool ready_callback_registered = false;
-
-/* relcache invalidation callback: drop every map */
-static void
-ReadyMapsInvalidate(Datum arg, Oid relid)
-{
-	ready_nmaps = 0;
-}
-
-/*
- * ReadyMapFor
- *		The column map of ready partition "desc" (relation relid), or NULL
- *		when its live columns are not exactly the ReadyColumns.
- */
-static const ReadyMap *
-ReadyMapFor(Oid relid, TupleDesc desc)
-{
-	ReadyMap	map;
-	int			live = 0;
-	int			i;
-
-	for (i = 0; i < ready_nmaps; i++)
-		if (ready_maps[i].relid == relid && ready_maps[i].natts == desc->natts)
-			return &ready_maps[i];
-	if (!ready_callback_registered)
-	{
-		CacheRegisterRelcacheCallback(ReadyMapsInvalidate, (Datum) 0);
-		ready_callback_registered = true;
-	}
-	map.relid = relid;
-	map.natts = desc->natts;
-	for (i = 0; i < RC_NCOLUMNS; i++)
-		map.attno[i] = InvalidAttrNumber;
-	for (i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		int			c;
-
-		if (att->attisdropped)
-			continue;
-		for (c = 0; c < RC_NCOLUMNS; c++)
-			if (strcmp(NameStr(att->attname), ready_column_names[c]) == 0)
-				break;
-		if (c == RC_NCOLUMNS || map.attno[c] != InvalidAttrNumber)
-			return NULL;
-		map.attno[c] = att->attnum;
-		live++;
-	}
-	if (live != RC_NCOLUMNS)
-		return NULL;
-	if (ready_nmaps == READY_MAPS)
-		ready_nmaps = 0;
-	ready_maps[ready_nmaps] = map;
-	return &ready_maps[ready_nmaps++];
-}
-
-/*
  * ReadyValues
- *		Fill "slot" (of ready partition relid) with row r at lane position
+ *		Fill "slot" (of ready partition rel) with row r at lane position
  *		lane_seq of ring slot (ring_slot, generation).  False when the
  *		partition's columns are not exactly the ones this writer knows (the
  *		caller then leaves the write to the statement).
  */
 static bool
-ReadyValues(TupleTableSlot *slot, Oid relid, const AwaJobRow *r,
+ReadyValues(TupleTableSlot *slot, Relation rel, const AwaJobRow *r,
 			int32 ring_slot, int64 generation, int64 lane_seq)
 {
-	const ReadyMap *map = ReadyMapFor(relid, slot->tts_tupleDescriptor);
+	const AwaColumnMap *map = AwaColumnMapFor(rel, ready_column_names,
+											  RC_NCOLUMNS, true);
 	Datum		values[RC_NCOLUMNS];
 	bool		nulls[RC_NCOLUMNS];
-	int			c;
 
 	if (map == NULL)
 		return false;
@@ -202,51 +129,8 @@ ReadyValues(TupleTableSlot *slot, Oid relid, const AwaJobRow *r,
 	values[RC_ATTEMPTED_AT] = (Datum) 0;
 	nulls[RC_ATTEMPTED_AT] = true;
 
-	ExecClearTuple(slot);
-	memset(slot->tts_isnull, true, sizeof(bool) * map->natts);
-	for (c = 0; c < RC_NCOLUMNS; c++)
-	{
-		slot->tts_values[map->attno[c] - 1] = values[c];
-		slot->tts_isnull[map->attno[c] - 1] = nulls[c];
-	}
-	ExecStoreVirtualTuple(slot);
+	AwaStoreMappedRow(slot, map, values, nulls);
 	return true;
-}
-
-/*
- * OpenResultRel
- *		A ResultRelInfo for "rel" with its indexes open, as the executor
- *		builds for an INSERT or UPDATE target, but outside any range table
- *		(index 0: the executor's helpers then read no column set from a
- *		plan, which there is none of here).  Close with ExecCloseIndices.
- */
-static ResultRelInfo *
-OpenResultRel(Relation rel)
-{
-	ResultRelInfo *rri = makeNode(ResultRelInfo);
-
-	InitResultRelInfo(rri, rel, 0, NULL, 0);
-	ExecOpenIndices(rri, false);
-	return rri;
-}
-
-/*
- * InsertIndexEntries
- *		The index entries of the row version in "slot", through the
- *		executor's own routine, unique indexes checked.  For the new version
- *		of a non-HOT update as well: the old version, deleted by this
- *		transaction, is no conflict.  ExecInsertIndexTuples is called as for
- *		an INSERT because its UPDATE mode reads the updated columns from the
- *		range table of a plan, which there is none of here; that mode only
- *		adds a hint for bottom-up index deletion.
- */
-static void
-InsertIndexEntries(ResultRelInfo *rri, TupleTableSlot *slot, EState *estate)
-{
-	List	   *recheck;
-
-	recheck = ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
-	list_free(recheck);
 }
 
 /*
@@ -296,18 +180,7 @@ AdvanceHeadRow(Relation heads, ItemPointerData tid, bool locked,
 		{
 			case TM_Ok:
 				done = true;
-				if (!HeapTupleIsHeapOnly(newtup))
-				{
-					TupleTableSlot *newslot =
-						MakeSingleTupleTableSlot(RelationGetDescr(heads),
-												 &TTSOpsHeapTuple);
-					ResultRelInfo *rri = OpenResultRel(heads);
-
-					ExecStoreHeapTuple(newtup, newslot, false);
-					InsertIndexEntries(rri, newslot, estate);
-					ExecCloseIndices(rri);
-					ExecDropSingleTupleTableSlot(newslot);
-				}
+				AwaIndexUpdatedRow(heads, newtup, estate);
 				break;
 			case TM_Updated:
 				/* a producer committed a newer version: lock that one */
@@ -448,13 +321,13 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 	 */
 	ready = table_open(ready_relid, RowExclusiveLock);
 	estate = CreateExecutorState();
-	ready_rri = OpenResultRel(ready);
+	ready_rri = AwaOpenResultRel(ready);
 	slots = palloc(sizeof(TupleTableSlot *) * n);
 	for (i = 0; i < n; i++)
 	{
 		slots[i] = table_slot_create(ready, NULL);
 		if (ok)
-			ok = ReadyValues(slots[i], ready_relid, &rows[order[i]], ring_slot,
+			ok = ReadyValues(slots[i], ready, &rows[order[i]], ring_slot,
 							 generation, 0);
 		if (ok)
 			ExecConstraints(ready_rri, slots[i], estate);
@@ -486,7 +359,7 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 
 			if (r->job_id == 0)
 				AwaAllocateJobIds(r, 1);
-			if (!ReadyValues(slots[i], ready_relid, r, ring_slot, generation,
+			if (!ReadyValues(slots[i], ready, r, ring_slot, generation,
 							 base + i))
 				elog(ERROR, "awa_queue: ready partition columns changed");
 		}
@@ -495,7 +368,7 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 		else
 			table_multi_insert(ready, slots, n, cid, 0, NULL);
 		for (i = 0; i < n; i++)
-			InsertIndexEntries(ready_rri, slots[i], estate);
+			AwaInsertIndexEntries(ready_rri, slots[i], estate);
 		CommandCounterIncrement();
 		awa_backend_stats.enqueue_direct_rows += n;
 	}

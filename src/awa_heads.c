@@ -383,6 +383,18 @@ AwaQueueRingCursor(Snapshot snapshot, int32 *current, int64 *generation)
 }
 
 /*
+ * AwaClaimRingCursor
+ *		The claim ring's current slot and generation as "snapshot" sees them
+ *		(0 and 0 before its first rotation); false when they cannot be read.
+ *		No row lock (SPEC 5.4).
+ */
+bool
+AwaClaimRingCursor(Snapshot snapshot, int32 *current, int64 *generation)
+{
+	return RingCursor("claim_ring_state", snapshot, current, generation);
+}
+
+/*
  * AwaClaimRingSlot
  *		The claim ring's current slot (0 before its first rotation), read
  *		with the snapshot a read-write SPI statement would take here (after

@@ -20,6 +20,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "nodes/execnodes.h"
 #include "utils/array.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -215,11 +216,64 @@ extern bool AwaAttemptStateIsEmpty(void);
 extern int	AwaQueueEnqueueShards(text *queue);
 extern bool AwaQueueRingCursor(Snapshot snapshot, int32 *current, int64 *generation);
 extern int32 AwaClaimRingSlot(void);
+extern bool AwaClaimRingCursor(Snapshot snapshot, int32 *current, int64 *generation);
+
+/* the near claim of one locked lane without the executor (awa_claim_direct.c) */
+typedef struct AwaClaimLane
+{
+	int16		priority;
+	int16		shard;
+	int64		next_seq;		/* committed, read before the claim scan */
+	int64		claim_seq;		/* read under the lock */
+	int32		near_slots[3];	/* slots the near claim looks in */
+	bool		last_lane;		/* no other candidate lane is left */
+} AwaClaimLane;
+
+/* a claimed job: the awa.claimed_job columns, then unique mask and lane_seq */
+#define AWA_CLAIMED_JOB_COLUMNS 15
+#define AWA_CLAIMED_ROW_COLUMNS (AWA_CLAIMED_JOB_COLUMNS + 2)
+typedef struct AwaClaimedRow
+{
+	Datum		values[AWA_CLAIMED_ROW_COLUMNS];
+	bool		nulls[AWA_CLAIMED_ROW_COLUMNS];
+} AwaClaimedRow;
+extern int	AwaDirectClaimLane(text *queue, const AwaClaimLane *lane,
+							   int32 max_jobs, TimestampTz now, double aging_secs,
+							   Datum deadline, AwaClaimedRow **rows);
+extern double AwaEffectivePriority(int16 priority, TimestampTz run_at,
+								   TimestampTz now, double aging_secs);
 
 /* receipt locks without SPI (awa_receipts.c) */
 extern int	AwaLockOpenReceipts(int32 slot, const int64 *job_ids,
 								const int64 *run_leases, int n, bool *closed,
 								ItemPointerData *tids);
+
+/* one receipt for AwaPrepareReceipts; text, bytea and bit(8) as Datums */
+typedef struct AwaReceiptRow
+{
+	int64		job_id;
+	int64		run_lease;
+	int32		ready_slot;
+	int64		ready_generation;
+	Datum		kind;
+	Datum		queue;
+	int16		priority;
+	int16		effective_priority;
+	int16		attempt;
+	int16		max_attempts;
+	int64		lane_seq;
+	int16		enqueue_shard;
+	TimestampTz claimed_at;
+	TimestampTz deadline_at;
+	Datum		unique_key;
+	bool		unique_key_null;
+	Datum		unique_states;
+	bool		unique_states_null;
+} AwaReceiptRow;
+typedef struct AwaReceiptAppend AwaReceiptAppend;
+extern AwaReceiptAppend *AwaPrepareReceipts(int32 claim_slot,
+											const AwaReceiptRow *rows, int n);
+extern void AwaFinishReceipts(AwaReceiptAppend *ra, bool write);
 typedef struct AwaEnqueueHead
 {
 	int16		shard;
@@ -228,6 +282,25 @@ typedef struct AwaEnqueueHead
 } AwaEnqueueHead;
 extern int	AwaEnqueueHeadsOf(text *queue, int16 priority, Snapshot snapshot,
 							  AwaEnqueueHead *out);
+
+/* shared by the writes that bypass the executor (awa_tam.c) */
+#define AWA_MAP_MAX_COLUMNS 24
+typedef struct AwaColumnMap
+{
+	Oid			relid;
+	const char *const *names;	/* the writer's column names */
+	int			ncols;
+	int			natts;			/* of the relation when mapped */
+	AttrNumber	attno[AWA_MAP_MAX_COLUMNS]; /* of names[i] */
+} AwaColumnMap;
+extern const AwaColumnMap *AwaColumnMapFor(Relation rel, const char *const *names,
+										   int ncols, bool exact);
+extern void AwaStoreMappedRow(TupleTableSlot *slot, const AwaColumnMap *map,
+							  const Datum *values, const bool *nulls);
+extern ResultRelInfo *AwaOpenResultRel(Relation rel);
+extern void AwaInsertIndexEntries(ResultRelInfo *rri, TupleTableSlot *slot,
+								  EState *estate);
+extern void AwaIndexUpdatedRow(Relation rel, HeapTuple newtup, EState *estate);
 
 /* the ready write of one lane without the executor (awa_direct.c) */
 extern bool AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n);
@@ -263,6 +336,8 @@ typedef struct AwaBackendStats
 	int64		enqueue_direct_rows;	/* ready rows written by
 										 * AwaDirectInsertOneReady */
 	int64		claim_direct_picks; /* lanes locked by AwaPickLane */
+	int64		claim_direct_lanes; /* lanes claimed from by
+									 * AwaDirectClaimLane */
 	int64		complete_fused_statements;	/* fused completion, current slot */
 	int64		complete_fused_jobs;
 	int64		complete_prelocked_passes;

@@ -1,9 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * awa_receipts.c
- *	  Receipt locks without SPI: AwaLockOpenReceipts locks the receipts of
- *	  given attempts in one claim slot and tells which are closed, before
- *	  the statement that closes the others runs.
+ *	  Receipts without SPI: AwaLockOpenReceipts locks the receipts of given
+ *	  attempts in one claim slot and tells which are closed, before the
+ *	  statement that closes the others runs; AwaPrepareReceipts and
+ *	  AwaFinishReceipts append a claim's receipts (the C writer of
+ *	  awa.lease_claims, as AWA_RECEIPT_INSERT_FROM is the SQL one).
  *
  * A closure is appended only under the FOR UPDATE lock of its receipt,
  * held to commit (SPEC 5.7; every writer of lease_claim_closures takes it).
@@ -15,7 +17,13 @@
  * ones (AWA_CLOSURE_UNCLOSED_ONLY, decision 37).  Key lookups through the
  * primary keys (one ordered walk for a batch claimed together) and
  * table_tuple_lock, as LockRows does, cost less than the lock rows and
- * conflict checks of the statement.  Nothing here writes a row.
+ * conflict checks of the statement.  The locks write no row.
+ *
+ * The append is split in two so that a caller writes nothing when a row
+ * cannot be written: AwaPrepareReceipts opens the claim slot's partition and
+ * builds and checks every row (NOT NULL and CHECK constraints), and only
+ * AwaFinishReceipts inserts them (one multi-insert for a batch, as COPY
+ * does) with their index entries.
  *
  * Copyright (c) 2026, awa_queue developers
  *
@@ -27,11 +35,13 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/skey.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
@@ -268,4 +278,148 @@ AwaLockOpenReceipts(int32 slot, const int64 *job_ids, const int64 *run_leases,
 	EndKeyLookup(&closures);
 	PopActiveSnapshot();
 	return nlocked;
+}
+
+/* the columns of awa.lease_claims the appender writes, by name */
+typedef enum ReceiptColumn
+{
+	RCP_CLAIM_SLOT,
+	RCP_JOB_ID,
+	RCP_RUN_LEASE,
+	RCP_READY_SLOT,
+	RCP_READY_GENERATION,
+	RCP_KIND,
+	RCP_QUEUE,
+	RCP_PRIORITY,
+	RCP_EFFECTIVE_PRIORITY,
+	RCP_ATTEMPT,
+	RCP_MAX_ATTEMPTS,
+	RCP_LANE_SEQ,
+	RCP_ENQUEUE_SHARD,
+	RCP_CLAIMED_AT,
+	RCP_DEADLINE_AT,
+	RCP_UNIQUE_KEY,
+	RCP_UNIQUE_STATES,
+	RCP_NCOLUMNS
+} ReceiptColumn;
+
+static const char *const receipt_column_names[RCP_NCOLUMNS] = {
+	"claim_slot", "job_id", "run_lease", "ready_slot", "ready_generation",
+	"kind", "queue", "priority", "effective_priority", "attempt",
+	"max_attempts", "lane_seq", "enqueue_shard", "claimed_at", "deadline_at",
+	"unique_key", "unique_states"
+};
+
+/* receipts built and checked, not written yet */
+struct AwaReceiptAppend
+{
+	Relation	part;
+	ResultRelInfo *rri;
+	EState	   *estate;
+	TupleTableSlot **slots;
+	int			n;
+};
+
+/*
+ * AwaPrepareReceipts
+ *		Open the partition of claim slot "claim_slot" and build the n
+ *		receipts rows[] in it, every constraint checked, without writing
+ *		anything; NULL when the partition cannot be found or its columns
+ *		are not the ones this writer knows (the caller then leaves the
+ *		claim to its statement).  Errors (a NULL where none may be) are
+ *		raised here, before the caller writes anything.
+ *
+ * Locks: RowExclusiveLock on awa.lease_claims and on the partition, as an
+ * INSERT routed to it takes, held to the end of the transaction (a prune of
+ * the slot, SPEC 5.5, waits for it).
+ */
+AwaReceiptAppend *
+AwaPrepareReceipts(int32 claim_slot, const AwaReceiptRow *rows, int n)
+{
+	Oid			parent_relid = AwaRelid("lease_claims");
+	Oid			part_relid = AwaRelid(psprintf("lease_claims_%d", claim_slot));
+	const AwaColumnMap *map;
+	AwaReceiptAppend *ra;
+	Relation	part;
+	int			i;
+
+	if (!OidIsValid(parent_relid) || !OidIsValid(part_relid))
+		return NULL;
+	table_close(table_open(parent_relid, RowExclusiveLock), NoLock);
+	part = table_open(part_relid, RowExclusiveLock);
+	map = AwaColumnMapFor(part, receipt_column_names, RCP_NCOLUMNS, true);
+	if (map == NULL)
+	{
+		table_close(part, NoLock);
+		return NULL;
+	}
+	ra = palloc(sizeof(AwaReceiptAppend));
+	ra->part = part;
+	ra->estate = CreateExecutorState();
+	ra->rri = AwaOpenResultRel(part);
+	ra->slots = palloc(sizeof(TupleTableSlot *) * n);
+	ra->n = n;
+	for (i = 0; i < n; i++)
+	{
+		const AwaReceiptRow *r = &rows[i];
+		Datum		values[RCP_NCOLUMNS];
+		bool		nulls[RCP_NCOLUMNS];
+
+		memset(nulls, false, sizeof(nulls));
+		values[RCP_CLAIM_SLOT] = Int32GetDatum(claim_slot);
+		values[RCP_JOB_ID] = Int64GetDatum(r->job_id);
+		values[RCP_RUN_LEASE] = Int64GetDatum(r->run_lease);
+		values[RCP_READY_SLOT] = Int32GetDatum(r->ready_slot);
+		values[RCP_READY_GENERATION] = Int64GetDatum(r->ready_generation);
+		values[RCP_KIND] = r->kind;
+		values[RCP_QUEUE] = r->queue;
+		values[RCP_PRIORITY] = Int16GetDatum(r->priority);
+		values[RCP_EFFECTIVE_PRIORITY] = Int16GetDatum(r->effective_priority);
+		values[RCP_ATTEMPT] = Int16GetDatum(r->attempt);
+		values[RCP_MAX_ATTEMPTS] = Int16GetDatum(r->max_attempts);
+		values[RCP_LANE_SEQ] = Int64GetDatum(r->lane_seq);
+		values[RCP_ENQUEUE_SHARD] = Int16GetDatum(r->enqueue_shard);
+		values[RCP_CLAIMED_AT] = TimestampTzGetDatum(r->claimed_at);
+		values[RCP_DEADLINE_AT] = TimestampTzGetDatum(r->deadline_at);
+		values[RCP_UNIQUE_KEY] = r->unique_key;
+		nulls[RCP_UNIQUE_KEY] = r->unique_key_null;
+		values[RCP_UNIQUE_STATES] = r->unique_states;
+		nulls[RCP_UNIQUE_STATES] = r->unique_states_null;
+		ra->slots[i] = table_slot_create(part, NULL);
+		AwaStoreMappedRow(ra->slots[i], map, values, nulls);
+		ExecConstraints(ra->rri, ra->slots[i], ra->estate);
+	}
+	return ra;
+}
+
+/*
+ * AwaFinishReceipts
+ *		Insert the receipts AwaPrepareReceipts built (when "write"), with
+ *		their index entries (the primary key checked for uniqueness), and
+ *		release what it opened; the locks stay.  Called with write = false
+ *		when the caller decided not to claim after all.
+ */
+void
+AwaFinishReceipts(AwaReceiptAppend *ra, bool write)
+{
+	int			i;
+
+	if (write && ra->n > 0)
+	{
+		CommandId	cid = GetCurrentCommandId(true);
+
+		if (ra->n == 1)
+			table_tuple_insert(ra->part, ra->slots[0], cid, 0, NULL);
+		else
+			table_multi_insert(ra->part, ra->slots, ra->n, cid, 0, NULL);
+		for (i = 0; i < ra->n; i++)
+			AwaInsertIndexEntries(ra->rri, ra->slots[i], ra->estate);
+	}
+	for (i = 0; i < ra->n; i++)
+		ExecDropSingleTupleTableSlot(ra->slots[i]);
+	ExecCloseIndices(ra->rri);
+	FreeExecutorState(ra->estate);
+	table_close(ra->part, NoLock);
+	pfree(ra->slots);
+	pfree(ra);
 }
