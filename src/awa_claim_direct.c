@@ -17,7 +17,7 @@
  * are provably the next ones), the same head update, the same receipts
  * (through the receipt appender of awa_receipts.c), the same columns.  Only
  * the common case is taken (decision 39): READ COMMITTED, every relation
- * and column where it is expected; otherwise AwaDirectClaimLane returns -1
+ * and column where it is expected, awa.direct_writes on; otherwise AwaDirectClaimLane returns -1
  * having written nothing, and the caller runs the statements.
  *
  * Locking contract: the caller holds the lane's claim head FOR UPDATE (a
@@ -385,7 +385,8 @@ AwaDirectClaimLane(text *queue, const AwaClaimLane *lane, int32 max_jobs,
 	Snapshot	snapshot;
 	int			i;
 
-	if (IsolationUsesXactSnapshot() || !OidIsValid(ready_relid))
+	if (!awa_direct_writes || IsolationUsesXactSnapshot() ||
+		!OidIsValid(ready_relid))
 		return -1;
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());

@@ -14,9 +14,9 @@
  * record[] and unnested, and appended with one multi-insert (fewer WAL
  * records).  Only the common case is taken: READ COMMITTED, a lane that
  * already exists (for an unordered job of a sharded queue: its rotor
- * pick's lane), a queue ring cursor that can be read; in every other
- * case AwaDirectInsertReady returns false before it writes anything and
- * the caller runs the statement.
+ * pick's lane), a queue ring cursor that can be read, the setting
+ * awa.direct_writes on; in every other case AwaDirectInsertReady returns
+ * false before it writes anything and the caller runs the statement.
  *
  * Locking contract: the same locks, in the same order, as the statement.
  * RowExclusiveLock on queue_enqueue_heads and on the ready partition of the
@@ -292,7 +292,7 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 	bool		ok = true;
 	int			i;
 
-	if (n <= 0 || IsolationUsesXactSnapshot())
+	if (n <= 0 || !awa_direct_writes || IsolationUsesXactSnapshot())
 		return false;
 	heads_relid = AwaRelid("queue_enqueue_heads");
 	if (!OidIsValid(heads_relid))

@@ -24,6 +24,7 @@ int			awa_prune_lock_timeout_ms = 50;
 int			awa_backoff_cap_secs = 86400;
 int			awa_maintenance_max_prunes = 4;
 int			awa_claim_busy_wait_ms = 5;
+bool		awa_direct_writes = true;
 
 /*
  * AwaGucInit
@@ -71,6 +72,14 @@ AwaGucInit(void)
 							5, 0, 100,
 							PGC_USERSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("awa.direct_writes",
+							 gettext_noop("Write the rows of an enqueue and a claim with table access method calls instead of SQL statements where the call allows it."),
+							 gettext_noop("Off runs the SQL statements every time: same rows, same locks, more CPU. For comparisons and diagnosis."),
+							 &awa_direct_writes,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("awa");
 }

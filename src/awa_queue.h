@@ -79,6 +79,7 @@ extern int	awa_prune_lock_timeout_ms;
 extern int	awa_backoff_cap_secs;
 extern int	awa_maintenance_max_prunes;
 extern int	awa_claim_busy_wait_ms;
+extern bool awa_direct_writes;
 
 extern void AwaGucInit(void);
 

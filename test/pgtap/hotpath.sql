@@ -2,7 +2,7 @@
 -- (the seed PR's live-counter tests, translated), FIFO, priorities, aging,
 -- shards, pause, stale writers, gaps, uniqueness, rollback.
 BEGIN;
-SELECT plan(64);
+SELECT plan(80);
 
 CREATE FUNCTION pg_temp.stat(n text) RETURNS bigint LANGUAGE sql AS
 $$ SELECT value FROM awa.backend_stats() WHERE name = n $$;
@@ -237,6 +237,82 @@ SELECT is((SELECT count(*) FROM awa.complete_batch(
 	ARRAY(SELECT job_id FROM walk_rest), ARRAY(SELECT run_lease FROM walk_rest))),
 	21::bigint, 'then the other 21 by a walk, the finished ones left out');
 SELECT is(pg_temp.done('walk'), 40::bigint, 'forty done rows for forty jobs');
+
+-- 15. the near claim without the executor (awa.direct_writes, decision 39)
+-- returns what the statements return: the same jobs in two queues, claimed
+-- with and without it, give the same columns, receipts and claim heads
+CREATE FUNCTION pg_temp.same_jobs(q text, batch text) RETURNS bigint LANGUAGE sql AS $$
+	SELECT count(*) FROM (
+		SELECT awa.enqueue('k' || g, jsonb_build_object('g', g), q, 3::smallint,
+			pg_catalog.now() - pg_catalog.make_interval(secs => 10 * g), (4 + g)::smallint,
+			CASE WHEN g % 2 = 0 THEN jsonb_build_object('m', g) ELSE '{}' END,
+			CASE WHEN g % 3 = 0 THEN ARRAY['t' || g, 'u'] ELSE '{}' END,
+			CASE WHEN g = 4 THEN pg_catalog.convert_to(q || batch || g, 'UTF8') END)
+		FROM generate_series(1, 6) AS g) AS e $$;
+CREATE FUNCTION pg_temp.claimed_cols(q text, n int) RETURNS TABLE (c text) LANGUAGE sql AS $$
+	SELECT (j.job_id - (SELECT min(job_id) FROM awa.ready_entries WHERE queue = q))
+		|| '|' || j.run_lease || '|' || j.kind || '|' || j.args || '|' || j.priority
+		|| '|' || j.attempt || '|' || j.max_attempts || '|' || j.metadata || '|' || j.tags::text
+		|| '|' || (j.claimed_at = pg_catalog.now()) || '|' || (j.deadline_at - j.claimed_at)
+		|| '|' || j.claim_slot || '|' || j.effective_priority || '|' || (j.unique_key IS NOT NULL)
+	FROM awa.claim_batch(q, n, '90 seconds', '25 seconds') AS j $$;
+CREATE FUNCTION pg_temp.receipt_cols(q text) RETURNS TABLE (c text) LANGUAGE sql AS $$
+	SELECT (r.job_id - (SELECT min(job_id) FROM awa.ready_entries WHERE queue = q)) || '|' || r.claim_slot
+		|| '|' || r.run_lease || '|' || r.ready_slot || '|' || r.ready_generation || '|' || r.kind
+		|| '|' || r.priority || '|' || r.effective_priority || '|' || r.attempt || '|' || r.max_attempts
+		|| '|' || r.lane_seq || '|' || r.enqueue_shard || '|' || (r.deadline_at - r.claimed_at)
+		|| '|' || (r.unique_key IS NOT NULL) || '|' || COALESCE(r.unique_states::text, '-')
+	FROM awa.lease_claims AS r WHERE r.queue = q ORDER BY r.job_id $$;
+SELECT pg_temp.same_jobs('dc_on', 'a'), pg_temp.same_jobs('dc_off', 'a');
+DELETE FROM s0; INSERT INTO s0 SELECT name, value FROM awa.backend_stats();
+CREATE TEMP TABLE dc_on AS SELECT row_number() OVER () AS k, c FROM pg_temp.claimed_cols('dc_on', 4) AS c;
+SELECT is(pg_temp.delta('claim_direct_lanes') || '/' || pg_temp.delta('claim_general_statements'),
+	'1/0', 'awa.direct_writes on: the lane claimed without a statement');
+SET LOCAL awa.direct_writes = off;
+DELETE FROM s0; INSERT INTO s0 SELECT name, value FROM awa.backend_stats();
+CREATE TEMP TABLE dc_off AS SELECT row_number() OVER () AS k, c FROM pg_temp.claimed_cols('dc_off', 4) AS c;
+SELECT is(pg_temp.delta('claim_direct_lanes') || '/' || pg_temp.delta('claim_lane_statements'),
+	'0/1', 'awa.direct_writes off: the statement claims the lane');
+RESET awa.direct_writes;
+SELECT is((SELECT count(*) FROM dc_on), 4::bigint, 'four jobs claimed directly');
+SELECT results_eq('SELECT k, c FROM dc_on ORDER BY k', 'SELECT k, c FROM dc_off ORDER BY k',
+	'the same claimed_job columns (aged priority, metadata, tags, unique key, deadline) in the same order');
+SELECT results_eq($$SELECT * FROM pg_temp.receipt_cols('dc_on')$$, $$SELECT * FROM pg_temp.receipt_cols('dc_off')$$,
+	'the same receipts');
+SELECT results_eq($$SELECT claim_seq, last_claimed_slot FROM awa.queue_claim_heads WHERE queue = 'dc_on'$$,
+	$$SELECT claim_seq, last_claimed_slot FROM awa.queue_claim_heads WHERE queue = 'dc_off'$$,
+	'the same claim head');
+SELECT is((SELECT available || '/' || running FROM awa.queue_counts('dc_on')), '2/4', 'two left available, four running');
+SELECT is((SELECT count(*) FROM awa.job_unique_claims c JOIN awa.lease_claims r USING (job_id)
+	WHERE r.queue = 'dc_on'), 1::bigint, 'the unique job keeps its claim while running');
+-- a lane whose rows sit in two ready slots is merged in lane order
+SELECT awa.rotate() IS NOT NULL AS rotated;
+SELECT pg_temp.same_jobs('dc_on', 'b') AS six_more;
+DELETE FROM s0; INSERT INTO s0 SELECT name, value FROM awa.backend_stats();
+SELECT results_eq($$SELECT array_agg(kind ORDER BY ord) FROM
+	awa.claim_batch('dc_on', 5) WITH ORDINALITY AS j(job_id, run_lease, kind, queue, args, priority,
+	attempt, max_attempts, metadata, tags, claimed_at, deadline_at, claim_slot, effective_priority, unique_key, ord)$$,
+	$$VALUES (ARRAY['k5', 'k6', 'k1', 'k2', 'k3'])$$, 'across two ready slots, FIFO');
+SELECT is(pg_temp.delta('claim_direct_lanes') || '/' || pg_temp.delta('claim_general_statements'),
+	'1/0', 'in one direct claim');
+SELECT is((SELECT count(DISTINCT ready_slot) FROM awa.lease_claims WHERE queue = 'dc_on' AND lane_seq IN (5, 6, 7)),
+	2::bigint, 'the receipts point into both slots');
+-- a removed row inside the batch: not provably the next rows, the general claim takes over
+DELETE FROM awa.jobs WHERE id = (SELECT job_id FROM awa.ready_entries WHERE queue = 'dc_on' AND lane_seq = 11);
+DELETE FROM s0; INSERT INTO s0 SELECT name, value FROM awa.backend_stats();
+SELECT results_eq($$SELECT array_agg(kind) FROM awa.claim_batch('dc_on', 2)$$,
+	$$VALUES (ARRAY['k4', 'k6'])$$, 'the removed job is skipped');
+SELECT is(pg_temp.delta('claim_direct_lanes') || '/' || pg_temp.delta('claim_general_statements'),
+	'0/1', 'by the general claim statement, nothing written by the direct one');
+SELECT is((SELECT available FROM awa.queue_counts('dc_on')) || '/' || pg_temp.drain('dc_off', 20), '0/2',
+	'nothing left in one queue, the other drained');
+SELECT is((SELECT count(*) FROM awa.complete_batch(
+	ARRAY(SELECT job_id FROM awa.lease_claims AS r WHERE queue IN ('dc_on', 'dc_off') AND NOT EXISTS
+		(SELECT 1 FROM awa.lease_claim_closures AS c WHERE (c.job_id, c.run_lease) = (r.job_id, r.run_lease)) ORDER BY job_id),
+	ARRAY(SELECT run_lease FROM awa.lease_claims AS r WHERE queue IN ('dc_on', 'dc_off') AND NOT EXISTS
+		(SELECT 1 FROM awa.lease_claim_closures AS c WHERE (c.job_id, c.run_lease) = (r.job_id, r.run_lease)) ORDER BY job_id))),
+	15::bigint, 'the fifteen running attempts completed');
+SELECT is(pg_temp.done('dc_on') || '/' || pg_temp.done('dc_off'), '11/6', 'a done row per job not removed');
 
 SELECT is_empty('SELECT * FROM awa.verify_terminal_counters()', 'counters exact at the end');
 SELECT is_empty('SELECT * FROM awa.verify_available_counts()', 'available counts exact at the end (gaps closed by claim)');
