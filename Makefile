@@ -23,6 +23,7 @@ OBJS = \
 	src/awa_claim.o \
 	src/awa_claim_direct.o \
 	src/awa_complete.o \
+	src/awa_complete_direct.o \
 	src/awa_counts.o \
 	src/awa_ring.o \
 	src/awa_maintenance.o \

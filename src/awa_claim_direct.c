@@ -452,7 +452,7 @@ AwaDirectClaimLane(text *queue, const AwaClaimLane *lane, int32 max_jobs,
 			DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
 													TimestampTzGetDatum(now),
 													deadline));
-		AwaReceiptAppend *ra;
+		AwaAppend  *ra;
 		EState	   *estate;
 
 		/*
@@ -531,7 +531,7 @@ AwaDirectClaimLane(text *queue, const AwaClaimLane *lane, int32 max_jobs,
 							 receipts[ntaken - 1].lane_seq + 1,
 							 receipts[ntaken - 1].ready_slot, snapshot, estate);
 		if (ra != NULL)
-			AwaFinishReceipts(ra, ok);
+			AwaAppendFinish(ra, ok);
 		FreeExecutorState(estate);
 		if (ok)
 		{

@@ -268,13 +268,92 @@ LockOpenReceipts(CompleteState *st, int32 slot)
 }
 
 /*
+ * RecordFinalized
+ *		Note attempt (job_id, run_lease) as finalized by this call: a result
+ *		row, and a unique claim to sync when its mask (NULL: the default)
+ *		has one of running and completed but not the other.
+ */
+static void
+RecordFinalized(CompleteState *st, int64 job_id, int64 run_lease, Datum ukey,
+				bool ukey_null, Datum mask, bool mask_null)
+{
+	Attempt		key = {0};
+	Attempt    *hit;
+	Datum		out[2];
+	bool		nulls[2] = {false, false};
+
+	key.job_id = job_id;
+	key.run_lease = run_lease;
+	hit = bsearch(&key, st->attempts, st->n, sizeof(Attempt), AttemptCompare);
+	if (hit == NULL || hit->finalized)
+		elog(ERROR, "awa_queue: completion returned an attempt it was not given");
+	hit->finalized = true;
+	st->nfinalized++;
+	out[0] = Int64GetDatum(job_id);
+	out[1] = Int64GetDatum(run_lease);
+	tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, out, nulls);
+	if (!ukey_null)
+	{
+		uint8		m = mask_null ? AWA_UNIQUE_DEFAULT_MASK : AwaMaskFromDatum(mask);
+
+		if (AwaMaskHas(m, AWA_STATE_BIT_RUNNING) !=
+			AwaMaskHas(m, AWA_STATE_BIT_COMPLETED))
+		{
+			st->ukeys[st->nunique] = DatumGetByteaPCopy(ukey);
+			st->umasks[st->nunique] = m;
+			st->uids[st->nunique] = job_id;
+			st->nunique++;
+		}
+	}
+}
+
+/*
+ * CompleteDirect
+ *		The first pass for the pending attempts, all locked and found open
+ *		by AwaLockOpenReceipts in claim slot "slot", without a statement
+ *		(AwaDirectCompleteOpen).  Returns the number finalized, or -1 when
+ *		the direct write does not apply (nothing written).
+ */
+static int
+CompleteDirect(CompleteState *st, int32 slot)
+{
+	int64	   *ids = palloc(sizeof(int64) * st->n);
+	int64	   *leases = palloc(sizeof(int64) * st->n);
+	ItemPointerData *tids = palloc(sizeof(ItemPointerData) * st->n);
+	AwaFinalized *out = palloc(sizeof(AwaFinalized) * st->n);
+	int			k = 0;
+	int			i;
+
+	for (i = 0; i < st->n; i++)
+	{
+		if (st->attempts[i].finalized || st->attempts[i].stale)
+			continue;
+		ids[k] = st->attempts[i].job_id;
+		leases[k] = st->attempts[i].run_lease;
+		tids[k] = st->attempts[i].tid;
+		k++;
+	}
+	if (k == 0)
+		return 0;
+	if (!AwaDirectCompleteOpen(slot, ids, leases, tids, k, st->now, out))
+		return -1;
+	awa_backend_stats.complete_direct_passes++;
+	for (i = 0; i < k; i++)
+		RecordFinalized(st, out[i].job_id, out[i].run_lease, out[i].unique_key,
+						out[i].unique_key_null, out[i].unique_states,
+						out[i].unique_states_null);
+	return k;
+}
+
+/*
  * CompleteInSlot
- *		Run the fused statement for the pending attempts whose receipts are
- *		in claim slot "slot"; record what it finalized (result rows, unique
- *		claims to sync).  Returns the number of attempts finalized.
- *		"prelocked": every pending receipt was locked, and found open, by
- *		AwaLockOpenReceipts before this statement.  Nothing runs (and no
- *		statement is counted) when no attempt is pending.
+ *		Finalize the pending attempts whose receipts are in claim slot
+ *		"slot": without a statement when every one was locked, and found
+ *		open, by AwaLockOpenReceipts before ("prelocked") and attempt_state
+ *		is empty (CompleteDirect), else with the fused statement; record
+ *		what was finalized (result rows, unique claims to sync).  Returns
+ *		the number of attempts finalized.  Nothing runs (and no statement is
+ *		counted) when no attempt is pending.
  */
 static int
 CompleteInSlot(CompleteState *st, int32 slot, bool first_pass, bool prelocked)
@@ -285,6 +364,12 @@ CompleteInSlot(CompleteState *st, int32 slot, bool first_pass, bool prelocked)
 	int			done;
 	int			i;
 
+	if (prelocked && st->attempt_state_empty)
+	{
+		done = CompleteDirect(st, slot);
+		if (done >= 0)
+			return done;
+	}
 	/* $7, the receipts' row versions, is read by the prelocked plans only */
 	npending = PendingArrays(st, &values[0], &values[1], &values[6]);
 	if (npending == 0)
@@ -306,20 +391,15 @@ CompleteInSlot(CompleteState *st, int32 slot, bool first_pass, bool prelocked)
 	done = AwaPlanExec(plan, values, NULL, false, 0, SPI_OK_SELECT);
 	for (i = 0; i < done; i++)
 	{
-		Attempt		key = {0};
-		Attempt    *hit;
-		Datum		out[2];
-		bool		nulls[2] = {false, false};
+		bool		ukey_null;
+		bool		mask_null;
 		bool		isnull;
-		Datum		ukey;
+		Datum		ukey = AwaSpiGetDatum(i, 3, &ukey_null);
+		Datum		mask = AwaSpiGetDatum(i, 4, &mask_null);
+		int64		job_id = AwaSpiGetInt64(i, 1, 0);
 
-		key.job_id = AwaSpiGetInt64(i, 1, 0);
-		key.run_lease = AwaSpiGetInt64(i, 2, 0);
-		hit = bsearch(&key, st->attempts, st->n, sizeof(Attempt), AttemptCompare);
-		if (hit == NULL || hit->finalized)
-			elog(ERROR, "awa_queue: completion returned an attempt it was not given");
-		hit->finalized = true;
-		st->nfinalized++;
+		RecordFinalized(st, job_id, AwaSpiGetInt64(i, 2, 0), ukey, ukey_null,
+						mask, mask_null);
 		if (!first_pass)
 			AwaCounterDeltasAdd(&st->deltas,
 								DatumGetInt32(AwaSpiGetDatum(i, 5, &isnull)),
@@ -327,25 +407,6 @@ CompleteInSlot(CompleteState *st, int32 slot, bool first_pass, bool prelocked)
 								DatumGetInt16(AwaSpiGetDatum(i, 7, &isnull)),
 								DatumGetInt16(AwaSpiGetDatum(i, 8, &isnull)),
 								1);
-		out[0] = Int64GetDatum(key.job_id);
-		out[1] = Int64GetDatum(key.run_lease);
-		tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, out, nulls);
-
-		ukey = AwaSpiGetDatum(i, 3, &isnull);
-		if (!isnull)
-		{
-			Datum		mask = AwaSpiGetDatum(i, 4, &isnull);
-			uint8		m = isnull ? AWA_UNIQUE_DEFAULT_MASK : AwaMaskFromDatum(mask);
-
-			if (AwaMaskHas(m, AWA_STATE_BIT_RUNNING) !=
-				AwaMaskHas(m, AWA_STATE_BIT_COMPLETED))
-			{
-				st->ukeys[st->nunique] = DatumGetByteaPCopy(ukey);
-				st->umasks[st->nunique] = m;
-				st->uids[st->nunique] = key.job_id;
-				st->nunique++;
-			}
-		}
 	}
 	return done;
 }

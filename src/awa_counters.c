@@ -8,8 +8,11 @@
  * enqueue_shard), the number of rows of done_entries in that group.  Every
  * path that inserts or deletes terminal rows changes it in the same
  * transaction through AWA_COUNTER_UPSERT_FROM (awa_queue.h), either inside
- * its own statement or through AwaCountersApply(); prune deletes a slot's
- * rows after folding the truncated partition into the rollups.
+ * its own statement or through AwaCountersApply() / AwaCounterDeltasApply();
+ * prune deletes a slot's rows after folding the truncated partition into
+ * the rollups.  AwaCounterDeltasApply adds to counter rows that exist
+ * without a statement (READ COMMITTED), in the same key order, and leaves
+ * the first group without a row, and every later one, to the upsert.
  *
  * Lock order (SPEC 5.7): done rows before counter rows on every path.
  *
@@ -22,12 +25,23 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/varlena.h"
 
 #include "awa_queue.h"
 
@@ -117,14 +131,159 @@ AwaCounterDeltasAdd(AwaCounterDeltas *acc, int32 ready_slot, text *queue,
 	acc->n++;
 }
 
+/* one counter group of a set of deltas, its deltas summed */
+typedef struct CounterGroup
+{
+	int32		slot;
+	text	   *queue;
+	int16		priority;
+	int16		shard;
+	int64		delta;
+} CounterGroup;
+
+/* qsort_arg comparator: the counter key order, queue names compared with the collation in arg */
+static int
+CounterGroupCompare(const void *a, const void *b, void *arg)
+{
+	const CounterGroup *x = (const CounterGroup *) a;
+	const CounterGroup *y = (const CounterGroup *) b;
+	int			c;
+
+	if (x->slot != y->slot)
+		return x->slot < y->slot ? -1 : 1;
+	c = varstr_cmp(VARDATA_ANY(x->queue), VARSIZE_ANY_EXHDR(x->queue),
+				   VARDATA_ANY(y->queue), VARSIZE_ANY_EXHDR(y->queue),
+				   *(Oid *) arg);
+	if (c != 0)
+		return c;
+	if (x->priority != y->priority)
+		return x->priority < y->priority ? -1 : 1;
+	if (x->shard != y->shard)
+		return x->shard < y->shard ? -1 : 1;
+	return 0;
+}
+
+/*
+ * AddToCounterRows
+ *		Group and sort the deltas of "acc" by the counter key (the order of
+ *		the upsert's ORDER BY, queue names in the primary key's collation)
+ *		and add each group's sum to its counter row through the primary key
+ *		(AwaAddToColumn: waits for a transaction holding the row, follows a
+ *		newer version, as the upsert's DO UPDATE does in READ COMMITTED), in
+ *		that order.  Stops at the first group whose row does not exist (or
+ *		went away); returns the number of entries of acc, rearranged so that
+ *		the ones not applied come last, that were applied.  Groups summing
+ *		to zero are passed over.  RowExclusiveLock on the table.
+ */
+static int
+AddToCounterRows(AwaCounterDeltas *acc)
+{
+	Oid			relid = AwaRelid("queue_terminal_live_counts");
+	Relation	heap;
+	Relation	index;
+	AttrNumber	count_att;
+	CounterGroup *groups;
+	int			ngroups = 0;
+	int			applied = 0;
+	Oid			collation;
+	EState	   *estate;
+	TupleTableSlot *slot;
+	int			i;
+
+	if (!OidIsValid(relid) ||
+		(count_att = get_attnum(relid, "live_terminal_count")) == InvalidAttrNumber ||
+		!AwaOpenWithPrimaryKey(relid, RowExclusiveLock, &heap, &index))
+		return 0;
+	collation = index->rd_indcollation[1];
+	groups = palloc(sizeof(CounterGroup) * acc->n);
+	for (i = 0; i < acc->n; i++)
+	{
+		groups[i].slot = DatumGetInt32(acc->slots[i]);
+		groups[i].queue = DatumGetTextPP(acc->queues[i]);
+		groups[i].priority = DatumGetInt16(acc->priorities[i]);
+		groups[i].shard = DatumGetInt16(acc->shards[i]);
+		groups[i].delta = DatumGetInt32(acc->deltas[i]);
+	}
+	qsort_arg(groups, acc->n, sizeof(CounterGroup), CounterGroupCompare, &collation);
+	for (i = 0; i < acc->n; i++)
+	{
+		if (ngroups > 0 && CounterGroupCompare(&groups[ngroups - 1], &groups[i],
+											   &collation) == 0)
+			groups[ngroups - 1].delta += groups[i].delta;
+		else
+			groups[ngroups++] = groups[i];
+	}
+
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	estate = CreateExecutorState();
+	slot = table_slot_create(heap, NULL);
+	for (applied = 0; applied < ngroups; applied++)
+	{
+		CounterGroup *g = &groups[applied];
+		ScanKeyData keys[4];
+		IndexScanDesc scan;
+		bool		found;
+		int64		before;
+
+		if (g->delta == 0)
+			continue;
+		ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
+							   InvalidOid, F_INT4EQ, Int32GetDatum(g->slot));
+		ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
+							   collation, F_TEXTEQ, PointerGetDatum(g->queue));
+		ScanKeyEntryInitialize(&keys[2], 0, 3, BTEqualStrategyNumber, InvalidOid,
+							   InvalidOid, F_INT2EQ, Int16GetDatum(g->priority));
+		ScanKeyEntryInitialize(&keys[3], 0, 4, BTEqualStrategyNumber, InvalidOid,
+							   InvalidOid, F_INT2EQ, Int16GetDatum(g->shard));
+		scan = index_beginscan(heap, index, GetActiveSnapshot(), 4, 0);
+		index_rescan(scan, keys, 4, NULL, 0);
+		found = index_getnext_slot(scan, ForwardScanDirection, slot);
+		index_endscan(scan);
+		if (!found ||
+			!AwaAddToColumn(heap, slot->tts_tid, false, GetActiveSnapshot(), estate,
+							count_att, g->delta, &before))
+			break;
+		awa_backend_stats.counter_direct_groups++;
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	FreeExecutorState(estate);
+	PopActiveSnapshot();
+	index_close(index, NoLock);
+	table_close(heap, NoLock);
+	if (applied > 0)
+		CommandCounterIncrement();
+
+	/* the groups not applied, as the entries of acc */
+	for (i = applied; i < ngroups; i++)
+	{
+		int			k = i - applied;
+
+		acc->slots[k] = Int32GetDatum(groups[i].slot);
+		acc->queues[k] = PointerGetDatum(groups[i].queue);
+		acc->priorities[k] = Int16GetDatum(groups[i].priority);
+		acc->shards[k] = Int16GetDatum(groups[i].shard);
+		acc->deltas[k] = Int32GetDatum((int32) groups[i].delta);
+	}
+	return ngroups - applied;
+}
+
 /*
  * AwaCounterDeltasApply
- *		Apply the collected deltas through AwaCountersApply (one statement,
- *		grouped and sorted by the counter key) and forget them.
+ *		Apply the collected deltas, grouped and sorted by the counter key,
+ *		and forget them: in READ COMMITTED (awa.direct_writes on) the groups
+ *		whose counter row exists are added to without a statement
+ *		(AddToCounterRows), and the first one without a row, with every
+ *		group after it, goes to AwaCountersApply (one upsert, which sorts
+ *		the same way), so counter rows are always locked in key order.
  */
 void
 AwaCounterDeltasApply(AwaCounterDeltas *acc)
 {
+	if (acc->n == 0)
+		return;
+	if (awa_direct_writes && !IsolationUsesXactSnapshot())
+		acc->n = AddToCounterRows(acc);
 	if (acc->n == 0)
 		return;
 	AwaCountersApply(acc->n,

@@ -134,83 +134,6 @@ ReadyValues(TupleTableSlot *slot, Relation rel, const AwaJobRow *r,
 }
 
 /*
- * AdvanceHeadRow
- *		next_seq = next_seq + n on the enqueue-head row version "tid" (found
- *		with "snapshot", or, when "locked", the latest version, locked by
- *		this transaction); returns the first lane position taken (the old
- *		next_seq) in *seq.  Waits for a concurrent producer of the lane; when it
- *		committed a newer version, locks that one and updates it instead.
- *		False when the row is gone (deleted meanwhile): nothing written.
- */
-static bool
-AdvanceHeadRow(Relation heads, ItemPointerData tid, bool locked,
-			   Snapshot snapshot, EState *estate, int n, int64 *seq)
-{
-	AttrNumber	next_att = get_attnum(RelationGetRelid(heads), "next_seq");
-	TupleTableSlot *slot = table_slot_create(heads, NULL);
-	CommandId	cid = GetCurrentCommandId(true);
-	bool		done = false;
-	bool		gone = false;
-
-	if (next_att == InvalidAttrNumber)
-		elog(ERROR, "awa_queue: queue_enqueue_heads has no next_seq column");
-	if (!table_tuple_fetch_row_version(heads, &tid, locked ? SnapshotAny : snapshot,
-									   slot))
-		gone = true;
-	while (!done && !gone)
-	{
-		bool		isnull;
-		bool		should_free;
-		HeapTuple	oldtup = ExecFetchSlotHeapTuple(slot, false, &should_free);
-		int64		old_next = DatumGetInt64(slot_getattr(slot, next_att, &isnull));
-		Datum		next = Int64GetDatum(old_next + n);
-		bool		next_null = false;
-		int			next_col = next_att;
-		HeapTuple	newtup = heap_modify_tuple_by_cols(oldtup, RelationGetDescr(heads),
-													   1, &next_col, &next,
-													   &next_null);
-		TM_FailureData tmfd;
-		LockTupleMode lockmode;
-		TM_Result	result;
-
-		*seq = old_next;
-		result = heap_update(heads, &tid, newtup, cid, InvalidSnapshot, true,
-							 &tmfd, &lockmode);
-		switch (result)
-		{
-			case TM_Ok:
-				done = true;
-				AwaIndexUpdatedRow(heads, newtup, estate);
-				break;
-			case TM_Updated:
-				/* a producer committed a newer version: lock that one */
-				result = table_tuple_lock(heads, &tid, snapshot, slot, cid,
-										  lockmode, LockWaitBlock,
-										  TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
-										  &tmfd);
-				if (result == TM_Ok)
-					tid = slot->tts_tid;
-				else if (result == TM_Deleted)
-					gone = true;
-				else
-					elog(ERROR, "awa_queue: unexpected result %d locking an enqueue head",
-						 (int) result);
-				break;
-			case TM_Deleted:
-				gone = true;
-				break;
-			default:
-				elog(ERROR, "awa_queue: unexpected result %d updating an enqueue head",
-					 (int) result);
-		}
-		if (should_free)
-			heap_freetuple(oldtup);
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	return done;
-}
-
-/*
  * LockFreeLane
  *		For a job that any of the first free_shards lanes of its (queue,
  *		priority) may take: lock, FOR NO KEY UPDATE SKIP LOCKED, the head of
@@ -337,7 +260,10 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 	{
 		int16		shard;
 		bool		locked = false;
+		AttrNumber	next_att = get_attnum(heads_relid, "next_seq");
 
+		if (next_att == InvalidAttrNumber)
+			elog(ERROR, "awa_queue: queue_enqueue_heads has no next_seq column");
 		heads = table_open(heads_relid, RowExclusiveLock);
 		if (n == 1 && first->free_shards > 1 &&
 			LockFreeLane(heads, lanes, nlanes, first->enqueue_shard,
@@ -346,7 +272,8 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 			first->enqueue_shard = shard;
 			locked = true;
 		}
-		ok = AdvanceHeadRow(heads, tid, locked, snapshot, estate, n, &base);
+		ok = AwaAddToColumn(heads, tid, locked, snapshot, estate, next_att, n,
+							&base);
 		table_close(heads, NoLock);
 	}
 	if (ok)

@@ -244,6 +244,24 @@ extern int	AwaDirectClaimLane(text *queue, const AwaClaimLane *lane,
 extern double AwaEffectivePriority(int16 priority, TimestampTz run_at,
 								   TimestampTz now, double aging_secs);
 
+/* the first pass of a completion without the executor (awa_complete_direct.c) */
+typedef struct AwaFinalized
+{
+	int64		job_id;
+	int64		run_lease;
+	Datum		unique_key;		/* bytea */
+	bool		unique_key_null;
+	Datum		unique_states;	/* bit(8) */
+	bool		unique_states_null;
+} AwaFinalized;
+extern bool AwaDirectCompleteOpen(int32 slot, const int64 *job_ids,
+								  const int64 *run_leases,
+								  const ItemPointerData *tids, int n,
+								  TimestampTz now, AwaFinalized *out);
+
+/* rows built and checked, to be appended (awa_tam.c) */
+typedef struct AwaAppend AwaAppend;
+
 /* receipt locks without SPI (awa_receipts.c) */
 extern int	AwaLockOpenReceipts(int32 slot, const int64 *job_ids,
 								const int64 *run_leases, int n, bool *closed,
@@ -271,10 +289,11 @@ typedef struct AwaReceiptRow
 	Datum		unique_states;
 	bool		unique_states_null;
 } AwaReceiptRow;
-typedef struct AwaReceiptAppend AwaReceiptAppend;
-extern AwaReceiptAppend *AwaPrepareReceipts(int32 claim_slot,
-											const AwaReceiptRow *rows, int n);
-extern void AwaFinishReceipts(AwaReceiptAppend *ra, bool write);
+extern AwaAppend *AwaPrepareReceipts(int32 claim_slot, const AwaReceiptRow *rows,
+									 int n);
+extern AwaAppend *AwaPrepareClosures(int32 claim_slot, const int64 *job_ids,
+									 const int64 *run_leases, int n,
+									 const char *outcome, TimestampTz closed_at);
 typedef struct AwaEnqueueHead
 {
 	int16		shard;
@@ -302,6 +321,13 @@ extern ResultRelInfo *AwaOpenResultRel(Relation rel);
 extern void AwaInsertIndexEntries(ResultRelInfo *rri, TupleTableSlot *slot,
 								  EState *estate);
 extern void AwaIndexUpdatedRow(Relation rel, HeapTuple newtup, EState *estate);
+extern AwaAppend *AwaAppendBegin(const char *parent, const char *relname,
+								 const char *const *names, int ncols, int size);
+extern void AwaAppendRow(AwaAppend *ap, const Datum *values, const bool *nulls);
+extern void AwaAppendFinish(AwaAppend *ap, bool write);
+extern bool AwaAddToColumn(Relation rel, ItemPointerData tid, bool locked,
+						   Snapshot snapshot, EState *estate, AttrNumber att,
+						   int64 delta, int64 *old);
 
 /* the ready write of one lane without the executor (awa_direct.c) */
 extern bool AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n);
@@ -342,6 +368,10 @@ typedef struct AwaBackendStats
 	int64		complete_fused_statements;	/* fused completion, current slot */
 	int64		complete_fused_jobs;
 	int64		complete_prelocked_passes;
+	int64		complete_direct_passes; /* first passes written by
+										 * AwaDirectCompleteOpen */
+	int64		counter_direct_groups;	/* counter rows added to without a
+										 * statement */
 	int64		complete_key_walks;
 	int64		complete_slot_pass_statements;	/* fused completion, other
 												 * slots */

@@ -3,9 +3,10 @@
  * awa_receipts.c
  *	  Receipts without SPI: AwaLockOpenReceipts locks the receipts of given
  *	  attempts in one claim slot and tells which are closed, before the
- *	  statement that closes the others runs; AwaPrepareReceipts and
- *	  AwaFinishReceipts append a claim's receipts (the C writer of
- *	  awa.lease_claims, as AWA_RECEIPT_INSERT_FROM is the SQL one).
+ *	  statement that closes the others runs; AwaPrepareReceipts appends a
+ *	  claim's receipts and AwaPrepareClosures a completion's closures (the
+ *	  C writers of awa.lease_claims and awa.lease_claim_closures, as
+ *	  AWA_RECEIPT_INSERT_FROM and AWA_CLOSURE_INSERT_FROM are the SQL ones).
  *
  * A closure is appended only under the FOR UPDATE lock of its receipt,
  * held to commit (SPEC 5.7; every writer of lease_claim_closures takes it).
@@ -19,11 +20,11 @@
  * table_tuple_lock, as LockRows does, cost less than the lock rows and
  * conflict checks of the statement.  The locks write no row.
  *
- * The append is split in two so that a caller writes nothing when a row
- * cannot be written: AwaPrepareReceipts opens the claim slot's partition and
- * builds and checks every row (NOT NULL and CHECK constraints), and only
- * AwaFinishReceipts inserts them (one multi-insert for a batch, as COPY
- * does) with their index entries.
+ * The appends are split in two so that a caller writes nothing when a row
+ * cannot be written: AwaPrepareReceipts / AwaPrepareClosures open the claim
+ * slot's partition and build and check every row (NOT NULL and CHECK
+ * constraints), and only AwaAppendFinish (awa_tam.c) inserts them (one
+ * multi-insert for a batch, as COPY does) with their index entries.
  *
  * Copyright (c) 2026, awa_queue developers
  *
@@ -35,14 +36,13 @@
 #include "postgres.h"
 
 #include "access/genam.h"
-#include "access/heapam.h"
 #include "access/skey.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
-#include "executor/executor.h"
 #include "executor/tuptable.h"
+#include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
@@ -310,56 +310,28 @@ static const char *const receipt_column_names[RCP_NCOLUMNS] = {
 	"unique_key", "unique_states"
 };
 
-/* receipts built and checked, not written yet */
-struct AwaReceiptAppend
-{
-	Relation	part;
-	ResultRelInfo *rri;
-	EState	   *estate;
-	TupleTableSlot **slots;
-	int			n;
-};
-
 /*
  * AwaPrepareReceipts
- *		Open the partition of claim slot "claim_slot" and build the n
- *		receipts rows[] in it, every constraint checked, without writing
- *		anything; NULL when the partition cannot be found or its columns
- *		are not the ones this writer knows (the caller then leaves the
- *		claim to its statement).  Errors (a NULL where none may be) are
- *		raised here, before the caller writes anything.
+ *		Build the n receipts rows[] in the partition of claim slot
+ *		"claim_slot", every constraint checked, without writing anything;
+ *		NULL when the partition cannot be found or its columns are not the
+ *		ones this writer knows (the caller then leaves the claim to its
+ *		statement).  Errors are raised here, before the caller writes
+ *		anything.  AwaAppendFinish writes them (or not).
  *
  * Locks: RowExclusiveLock on awa.lease_claims and on the partition, as an
  * INSERT routed to it takes, held to the end of the transaction (a prune of
  * the slot, SPEC 5.5, waits for it).
  */
-AwaReceiptAppend *
+AwaAppend *
 AwaPrepareReceipts(int32 claim_slot, const AwaReceiptRow *rows, int n)
 {
-	Oid			parent_relid = AwaRelid("lease_claims");
-	Oid			part_relid = AwaRelid(psprintf("lease_claims_%d", claim_slot));
-	const AwaColumnMap *map;
-	AwaReceiptAppend *ra;
-	Relation	part;
+	AwaAppend  *ap = AwaAppendBegin("lease_claims",
+									psprintf("lease_claims_%d", claim_slot),
+									receipt_column_names, RCP_NCOLUMNS, n);
 	int			i;
 
-	if (!OidIsValid(parent_relid) || !OidIsValid(part_relid))
-		return NULL;
-	table_close(table_open(parent_relid, RowExclusiveLock), NoLock);
-	part = table_open(part_relid, RowExclusiveLock);
-	map = AwaColumnMapFor(part, receipt_column_names, RCP_NCOLUMNS, true);
-	if (map == NULL)
-	{
-		table_close(part, NoLock);
-		return NULL;
-	}
-	ra = palloc(sizeof(AwaReceiptAppend));
-	ra->part = part;
-	ra->estate = CreateExecutorState();
-	ra->rri = AwaOpenResultRel(part);
-	ra->slots = palloc(sizeof(TupleTableSlot *) * n);
-	ra->n = n;
-	for (i = 0; i < n; i++)
+	for (i = 0; ap != NULL && i < n; i++)
 	{
 		const AwaReceiptRow *r = &rows[i];
 		Datum		values[RCP_NCOLUMNS];
@@ -385,41 +357,51 @@ AwaPrepareReceipts(int32 claim_slot, const AwaReceiptRow *rows, int n)
 		nulls[RCP_UNIQUE_KEY] = r->unique_key_null;
 		values[RCP_UNIQUE_STATES] = r->unique_states;
 		nulls[RCP_UNIQUE_STATES] = r->unique_states_null;
-		ra->slots[i] = table_slot_create(part, NULL);
-		AwaStoreMappedRow(ra->slots[i], map, values, nulls);
-		ExecConstraints(ra->rri, ra->slots[i], ra->estate);
+		AwaAppendRow(ap, values, nulls);
 	}
-	return ra;
+	return ap;
 }
 
+/* the columns of awa.lease_claim_closures, by name */
+static const char *const closure_column_names[] = {
+	"claim_slot", "job_id", "run_lease", "outcome", "closed_at"
+};
+
 /*
- * AwaFinishReceipts
- *		Insert the receipts AwaPrepareReceipts built (when "write"), with
- *		their index entries (the primary key checked for uniqueness), and
- *		release what it opened; the locks stay.  Called with write = false
- *		when the caller decided not to claim after all.
+ * AwaPrepareClosures
+ *		Build the closures (claim_slot, job_ids[i], run_leases[i], outcome,
+ *		closed_at) of n receipts in the closure partition of claim slot
+ *		"claim_slot", without writing anything; NULL when the partition or
+ *		its columns are not as expected.  The C writer of
+ *		awa.lease_claim_closures (AWA_CLOSURE_INSERT_FROM is the SQL one):
+ *		the caller holds every receipt FOR UPDATE and knows none of them is
+ *		closed (AwaLockOpenReceipts), so the appends are plain, as with
+ *		AWA_CLOSURE_UNCLOSED_ONLY.  AwaAppendFinish writes them (the primary
+ *		key checked for uniqueness).  RowExclusiveLock on
+ *		awa.lease_claim_closures and the partition.
  */
-void
-AwaFinishReceipts(AwaReceiptAppend *ra, bool write)
+AwaAppend *
+AwaPrepareClosures(int32 claim_slot, const int64 *job_ids, const int64 *run_leases,
+				   int n, const char *outcome, TimestampTz closed_at)
 {
+	AwaAppend  *ap = AwaAppendBegin("lease_claim_closures",
+									psprintf("lease_claim_closures_%d", claim_slot),
+									closure_column_names,
+									lengthof(closure_column_names), n);
+	Datum		outcome_text = CStringGetTextDatum(outcome);
 	int			i;
 
-	if (write && ra->n > 0)
+	for (i = 0; ap != NULL && i < n; i++)
 	{
-		CommandId	cid = GetCurrentCommandId(true);
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
 
-		if (ra->n == 1)
-			table_tuple_insert(ra->part, ra->slots[0], cid, 0, NULL);
-		else
-			table_multi_insert(ra->part, ra->slots, ra->n, cid, 0, NULL);
-		for (i = 0; i < ra->n; i++)
-			AwaInsertIndexEntries(ra->rri, ra->slots[i], ra->estate);
+		values[0] = Int32GetDatum(claim_slot);
+		values[1] = Int64GetDatum(job_ids[i]);
+		values[2] = Int64GetDatum(run_leases[i]);
+		values[3] = outcome_text;
+		values[4] = TimestampTzGetDatum(closed_at);
+		AwaAppendRow(ap, values, nulls);
 	}
-	for (i = 0; i < ra->n; i++)
-		ExecDropSingleTupleTableSlot(ra->slots[i]);
-	ExecCloseIndices(ra->rri);
-	FreeExecutorState(ra->estate);
-	table_close(ra->part, NoLock);
-	pfree(ra->slots);
-	pfree(ra);
+	return ap;
 }

@@ -56,6 +56,8 @@ awa_backend_stats_fn(PG_FUNCTION_ARGS)
 		{"complete_fused_statements", awa_backend_stats.complete_fused_statements},
 		{"complete_fused_jobs", awa_backend_stats.complete_fused_jobs},
 		{"complete_prelocked_passes", awa_backend_stats.complete_prelocked_passes},
+		{"complete_direct_passes", awa_backend_stats.complete_direct_passes},
+		{"counter_direct_groups", awa_backend_stats.counter_direct_groups},
 		{"complete_key_walks", awa_backend_stats.complete_key_walks},
 		{"complete_slot_pass_statements", awa_backend_stats.complete_slot_pass_statements},
 		{"complete_slot_pass_jobs", awa_backend_stats.complete_slot_pass_jobs},

@@ -23,11 +23,15 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/tableam.h"
+#include "access/xact.h"
 #include "executor/executor.h"
 #include "nodes/execnodes.h"
 #include "utils/inval.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "awa_queue.h"
 
@@ -179,4 +183,185 @@ AwaIndexUpdatedRow(Relation rel, HeapTuple newtup, EState *estate)
 	AwaInsertIndexEntries(rri, slot, estate);
 	ExecCloseIndices(rri);
 	ExecDropSingleTupleTableSlot(slot);
+}
+
+/*
+ * AwaAddToColumn
+ *		column "att" (int8) = column + delta on the row version "tid" of
+ *		"rel" (found with "snapshot", or, when "locked", the latest version,
+ *		locked by this transaction), as "UPDATE ... SET c = c + delta" does
+ *		in READ COMMITTED; the value before the update goes to *old.  Waits
+ *		for a transaction that holds the row; when that one committed a
+ *		newer version, locks the newer one and adds to it instead (what
+ *		EvalPlanQual does).  Index entries when the update is not heap-only.
+ *		False when the row is gone (deleted meanwhile): nothing written.
+ */
+bool
+AwaAddToColumn(Relation rel, ItemPointerData tid, bool locked, Snapshot snapshot,
+			   EState *estate, AttrNumber att, int64 delta, int64 *old)
+{
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	CommandId	cid = GetCurrentCommandId(true);
+	bool		done = false;
+	bool		gone = false;
+
+	if (!table_tuple_fetch_row_version(rel, &tid, locked ? SnapshotAny : snapshot,
+									   slot))
+		gone = true;
+	while (!done && !gone)
+	{
+		bool		isnull;
+		bool		should_free;
+		HeapTuple	oldtup = ExecFetchSlotHeapTuple(slot, false, &should_free);
+		int64		before = DatumGetInt64(slot_getattr(slot, att, &isnull));
+		Datum		after = Int64GetDatum(before + delta);
+		bool		after_null = false;
+		int			col = att;
+		HeapTuple	newtup = heap_modify_tuple_by_cols(oldtup, RelationGetDescr(rel),
+													   1, &col, &after,
+													   &after_null);
+		TM_FailureData tmfd;
+		LockTupleMode lockmode;
+		TM_Result	result;
+
+		*old = before;
+		result = heap_update(rel, &tid, newtup, cid, InvalidSnapshot, true,
+							 &tmfd, &lockmode);
+		switch (result)
+		{
+			case TM_Ok:
+				done = true;
+				AwaIndexUpdatedRow(rel, newtup, estate);
+				break;
+			case TM_Updated:
+				/* another writer committed a newer version: lock that one */
+				result = table_tuple_lock(rel, &tid, snapshot, slot, cid,
+										  lockmode, LockWaitBlock,
+										  TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+										  &tmfd);
+				if (result == TM_Ok)
+					tid = slot->tts_tid;
+				else if (result == TM_Deleted)
+					gone = true;
+				else
+					elog(ERROR, "awa_queue: unexpected result %d locking a row of %s",
+						 (int) result, RelationGetRelationName(rel));
+				break;
+			case TM_Deleted:
+				gone = true;
+				break;
+			default:
+				elog(ERROR, "awa_queue: unexpected result %d updating a row of %s",
+					 (int) result, RelationGetRelationName(rel));
+		}
+		if (should_free)
+			heap_freetuple(oldtup);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	return done;
+}
+
+/* rows built and checked for one table, not written yet */
+struct AwaAppend
+{
+	Relation	rel;
+	const AwaColumnMap *map;
+	ResultRelInfo *rri;
+	EState	   *estate;
+	TupleTableSlot **slots;
+	int			n;
+	int			size;
+};
+
+/*
+ * AwaAppendBegin
+ *		Open awa.<relname> (a partition of awa.<parent>, or a table when
+ *		parent is NULL) to append up to "size" rows whose columns are
+ *		exactly "names"; NULL when a relation cannot be found or its columns
+ *		are not those (the caller then leaves the write to its statement).
+ *		RowExclusiveLock on both, as an INSERT routed to the partition
+ *		takes, held to the end of the transaction.
+ */
+AwaAppend *
+AwaAppendBegin(const char *parent, const char *relname,
+			   const char *const *names, int ncols, int size)
+{
+	Oid			parent_relid = parent ? AwaRelid(parent) : InvalidOid;
+	Oid			relid = AwaRelid(relname);
+	const AwaColumnMap *map;
+	AwaAppend  *ap;
+	Relation	rel;
+
+	if ((parent != NULL && !OidIsValid(parent_relid)) || !OidIsValid(relid))
+		return NULL;
+	if (parent != NULL)
+		table_close(table_open(parent_relid, RowExclusiveLock), NoLock);
+	rel = table_open(relid, RowExclusiveLock);
+	map = AwaColumnMapFor(rel, names, ncols, true);
+	if (map == NULL)
+	{
+		table_close(rel, NoLock);
+		return NULL;
+	}
+	ap = palloc(sizeof(AwaAppend));
+	ap->rel = rel;
+	ap->map = map;
+	ap->estate = CreateExecutorState();
+	ap->rri = AwaOpenResultRel(rel);
+	ap->slots = palloc(sizeof(TupleTableSlot *) * Max(size, 1));
+	ap->n = 0;
+	ap->size = size;
+	return ap;
+}
+
+/*
+ * AwaAppendRow
+ *		Build one row (values[] / nulls[] in the order of the names given to
+ *		AwaAppendBegin) and check its NOT NULL and CHECK constraints; an
+ *		error is raised here, before anything is written.  By-reference
+ *		values must live until AwaAppendFinish.
+ */
+void
+AwaAppendRow(AwaAppend *ap, const Datum *values, const bool *nulls)
+{
+	TupleTableSlot *slot;
+
+	if (ap->n >= ap->size)
+		elog(ERROR, "awa_queue: more rows appended to %s than announced",
+			 RelationGetRelationName(ap->rel));
+	slot = table_slot_create(ap->rel, NULL);
+	AwaStoreMappedRow(slot, ap->map, values, nulls);
+	ExecConstraints(ap->rri, slot, ap->estate);
+	ap->slots[ap->n++] = slot;
+}
+
+/*
+ * AwaAppendFinish
+ *		Insert the rows built (when "write"; one multi-insert for several,
+ *		as COPY does) with their index entries, unique indexes checked, and
+ *		release what AwaAppendBegin opened; the locks stay.
+ */
+void
+AwaAppendFinish(AwaAppend *ap, bool write)
+{
+	int			i;
+
+	if (write && ap->n > 0)
+	{
+		CommandId	cid = GetCurrentCommandId(true);
+
+		if (ap->n == 1)
+			table_tuple_insert(ap->rel, ap->slots[0], cid, 0, NULL);
+		else
+			table_multi_insert(ap->rel, ap->slots, ap->n, cid, 0, NULL);
+		for (i = 0; i < ap->n; i++)
+			AwaInsertIndexEntries(ap->rri, ap->slots[i], ap->estate);
+	}
+	for (i = 0; i < ap->n; i++)
+		ExecDropSingleTupleTableSlot(ap->slots[i]);
+	ExecCloseIndices(ap->rri);
+	FreeExecutorState(ap->estate);
+	table_close(ap->rel, NoLock);
+	pfree(ap->slots);
+	pfree(ap);
 }

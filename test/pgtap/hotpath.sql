@@ -2,7 +2,7 @@
 -- (the seed PR's live-counter tests, translated), FIFO, priorities, aging,
 -- shards, pause, stale writers, gaps, uniqueness, rollback.
 BEGIN;
-SELECT plan(80);
+SELECT plan(91);
 
 CREATE FUNCTION pg_temp.stat(n text) RETURNS bigint LANGUAGE sql AS
 $$ SELECT value FROM awa.backend_stats() WHERE name = n $$;
@@ -313,6 +313,69 @@ SELECT is((SELECT count(*) FROM awa.complete_batch(
 		(SELECT 1 FROM awa.lease_claim_closures AS c WHERE (c.job_id, c.run_lease) = (r.job_id, r.run_lease)) ORDER BY job_id))),
 	15::bigint, 'the fifteen running attempts completed');
 SELECT is(pg_temp.done('dc_on') || '/' || pg_temp.done('dc_off'), '11/6', 'a done row per job not removed');
+
+-- 16. the first pass of a completion without the executor (decision 40):
+-- closures, done rows and counters as the statement writes them; counter
+-- rows that exist added to without a statement, a new group upserted
+TRUNCATE awa.attempt_state;  -- no page: the direct pass applies
+SELECT awa.set_enqueue_shards('cd_on', 2), awa.set_enqueue_shards('cd_off', 2);
+CREATE FUNCTION pg_temp.cd_jobs(q text) RETURNS bigint LANGUAGE sql AS $$
+	SELECT count(*) FROM (SELECT awa.enqueue('c' || g, jsonb_build_object('g', g), q, (1 + g % 2)::smallint,
+		unique_key => CASE WHEN g = 3 THEN pg_catalog.convert_to(q || 'u3', 'UTF8') END,
+		unique_states => CASE WHEN g = 3 THEN B'01100000' END,
+		ordering_key => 'o' || g) FROM generate_series(1, 6) AS g) AS e $$;
+-- claim everything, complete the first attempt alone, then all of them
+-- (the first one is then closed: left out before the pass); returns the
+-- second call's count
+CREATE TEMP TABLE cd_claimed (job_id bigint, run_lease bigint);
+CREATE FUNCTION pg_temp.cd_complete(q text) RETURNS bigint LANGUAGE sql AS $$
+	DELETE FROM cd_claimed;
+	INSERT INTO cd_claimed SELECT job_id, run_lease FROM awa.claim_batch(q, 10);
+	SELECT count(*) FROM awa.complete_batch(ARRAY(SELECT min(job_id) FROM cd_claimed),
+		ARRAY(SELECT run_lease FROM cd_claimed ORDER BY job_id LIMIT 1));
+	SELECT count(*) FROM awa.complete_batch(ARRAY(SELECT job_id FROM cd_claimed ORDER BY job_id),
+		ARRAY(SELECT run_lease FROM cd_claimed ORDER BY job_id)) $$;
+CREATE FUNCTION pg_temp.done_cols(q text) RETURNS TABLE (c text) LANGUAGE sql AS $$
+	SELECT (d.job_id - (SELECT min(job_id) FROM awa.ready_entries WHERE queue = q)) || '|' || d.ready_slot
+		|| '|' || d.ready_generation || '|' || d.kind || '|' || d.state || '|' || d.priority || '|' || d.attempt
+		|| '|' || d.run_lease || '|' || d.lane_seq || '|' || d.enqueue_shard
+		|| '|' || (d.attempted_at = r.claimed_at) || '|' || (d.finalized_at = pg_catalog.now())
+		|| '|' || (d.payload IS NULL) || '|' || (d.args IS NULL) || '|' || (d.unique_key IS NULL)
+		|| '|' || c.outcome
+	FROM awa.done_entries AS d JOIN awa.lease_claims AS r USING (job_id, run_lease)
+	JOIN awa.lease_claim_closures AS c USING (job_id, run_lease)
+	WHERE d.queue = q ORDER BY d.job_id $$;
+CREATE FUNCTION pg_temp.counter_cols(q text) RETURNS TABLE (c text) LANGUAGE sql AS $$
+	SELECT ready_slot || '|' || priority || '|' || enqueue_shard || '|' || live_terminal_count
+	FROM awa.queue_terminal_live_counts WHERE queue = q ORDER BY 1 $$;
+SELECT pg_temp.cd_jobs('cd_on') + pg_temp.cd_jobs('cd_off') AS twelve;
+DELETE FROM s0; INSERT INTO s0 SELECT name, value FROM awa.backend_stats();
+SELECT is(pg_temp.cd_complete('cd_on'), 5::bigint, 'one completed, then the other five, the closed one left out');
+SELECT is(pg_temp.delta('complete_direct_passes') || '/' || pg_temp.delta('complete_fused_statements')
+	|| '/' || pg_temp.delta('complete_fused_jobs') || '/' || pg_temp.delta('complete_unique_sync_jobs'),
+	'2/0/6/1', 'two direct passes, no statement; the unique claim synced');
+SET LOCAL awa.direct_writes = off;
+DELETE FROM s0; INSERT INTO s0 SELECT name, value FROM awa.backend_stats();
+SELECT is(pg_temp.cd_complete('cd_off'), 5::bigint, 'the same with awa.direct_writes off');
+SELECT is(pg_temp.delta('complete_direct_passes') || '/' || pg_temp.delta('complete_fused_statements')
+	|| '/' || pg_temp.delta('counter_direct_groups'), '0/2/0', 'by the statements');
+RESET awa.direct_writes;
+SELECT results_eq($$SELECT * FROM pg_temp.done_cols('cd_on')$$, $$SELECT * FROM pg_temp.done_cols('cd_off')$$,
+	'the same done rows and closures');
+SELECT results_eq($$SELECT * FROM pg_temp.counter_cols('cd_on')$$, $$SELECT * FROM pg_temp.counter_cols('cd_off')$$,
+	'the same counters');
+SELECT is((SELECT count(*) FROM awa.job_unique_claims WHERE unique_key IN
+	(pg_catalog.convert_to('cd_onu3', 'UTF8'), pg_catalog.convert_to('cd_offu3', 'UTF8'))), 0::bigint,
+	'unique claims released on completion (mask: running only) on both paths');
+-- the same groups again: their counter rows exist now and are added to directly
+SELECT pg_temp.cd_jobs('cd_on') AS six_more;
+DELETE FROM s0; INSERT INTO s0 SELECT name, value FROM awa.backend_stats();
+SELECT is(pg_temp.cd_complete('cd_on'), 5::bigint, 'six more completed');
+SELECT ok(pg_temp.delta('counter_direct_groups') > 0 AND pg_temp.delta('complete_direct_passes') = 2,
+	'existing counter rows added to without a statement');
+SELECT is((SELECT sum(live_terminal_count) FROM awa.queue_terminal_live_counts WHERE queue = 'cd_on'),
+	12::numeric, 'twelve terminal rows counted');
+SELECT is_empty('SELECT * FROM awa.verify_terminal_counters()', 'counter = done rows after the direct passes');
 
 SELECT is_empty('SELECT * FROM awa.verify_terminal_counters()', 'counters exact at the end');
 SELECT is_empty('SELECT * FROM awa.verify_available_counts()', 'available counts exact at the end (gaps closed by claim)');
