@@ -65,6 +65,7 @@ ISOLATION = \
 	claim_busy_lane \
 	claim_empty_check \
 	complete_vs_complete \
+	counters_direct_order \
 	enqueue_vs_claim \
 	enqueue_free_lane \
 	enqueue_vs_enqueue \
