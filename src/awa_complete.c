@@ -17,7 +17,9 @@
  * READ COMMITTED the receipts are locked, and the closed ones left out,
  * before that statement (AwaLockOpenReceipts), which then appends plain
  * closures (AWA_CLOSURE_UNCLOSED_ONLY) and reads the receipts without
- * locking them again; in REPEATABLE READ and SERIALIZABLE, whose snapshot
+ * locking them again; when attempt_state is empty the same writes are made
+ * without a statement (CompleteDirect, awa_complete_direct.c); in
+ * REPEATABLE READ and SERIALIZABLE, whose snapshot
  * is older than the locks, the statement locks them and appends the
  * closures ON CONFLICT DO NOTHING, as the later passes do.
  * Otherwise the pairs are looked up in every slot and each slot that
