@@ -97,12 +97,9 @@ static const char *const head_column_names[] = {
 /* one ready partition's scan of the lane, from claim_seq on */
 typedef struct LaneScan
 {
-	Relation	heap;
-	Relation	index;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
+	AwaKeyScan	ks;
 	const AwaColumnMap *map;
-	bool		has_row;		/* slot holds the scan's current row */
+	bool		has_row;		/* ks.slot holds the scan's current row */
 	int64		seq;			/* its lane_seq */
 } LaneScan;
 
@@ -136,33 +133,29 @@ BeginLaneScan(LaneScan *ls, Oid relid, text *queue, int16 priority,
 			  int16 shard, int64 from, Snapshot snapshot)
 {
 	ScanKeyData keys[4];
+	Relation	index;
 	int			k;
 
-	if (!AwaOpenWithPrimaryKey(relid, AccessShareLock, &ls->heap, &ls->index))
+	if (!AwaKeyScanOpen(relid, AccessShareLock, &ls->ks))
 		return false;
-	ls->map = AwaColumnMapFor(ls->heap, read_column_names, RD_NCOLUMNS, false);
+	index = ls->ks.index;
+	ls->map = AwaColumnMapFor(ls->ks.heap, read_column_names, RD_NCOLUMNS, false);
 	for (k = 0; ls->map != NULL && k < 4; k++)
-		if (ls->index->rd_index->indnkeyatts < 4 ||
-			ls->index->rd_index->indkey.values[k] != ls->map->attno[k])
+		if (index->rd_index->indnkeyatts < 4 ||
+			index->rd_index->indkey.values[k] != ls->map->attno[k])
 			ls->map = NULL;
 	if (ls->map == NULL)
 	{
-		index_close(ls->index, NoLock);
-		table_close(ls->heap, NoLock);
+		AwaKeyScanEnd(&ls->ks);
 		return false;
 	}
-	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   ls->index->rd_indcollation[0], F_TEXTEQ,
-						   PointerGetDatum(queue));
-	ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
-						   InvalidOid, F_INT2EQ, Int16GetDatum(priority));
-	ScanKeyEntryInitialize(&keys[2], 0, 3, BTEqualStrategyNumber, InvalidOid,
-						   InvalidOid, F_INT2EQ, Int16GetDatum(shard));
+	AwaScanKeyEq(&keys[0], 1, F_TEXTEQ, index->rd_indcollation[0],
+				 PointerGetDatum(queue));
+	AwaScanKeyEq(&keys[1], 2, F_INT2EQ, InvalidOid, Int16GetDatum(priority));
+	AwaScanKeyEq(&keys[2], 3, F_INT2EQ, InvalidOid, Int16GetDatum(shard));
 	ScanKeyEntryInitialize(&keys[3], 0, 4, BTGreaterEqualStrategyNumber,
 						   InvalidOid, InvalidOid, F_INT8GE, Int64GetDatum(from));
-	ls->scan = index_beginscan(ls->heap, ls->index, snapshot, 4, 0);
-	index_rescan(ls->scan, keys, 4, NULL, 0);
-	ls->slot = table_slot_create(ls->heap, NULL);
+	AwaKeyScanStart(&ls->ks, keys, 4, snapshot);
 	ls->has_row = false;
 	return true;
 }
@@ -176,25 +169,13 @@ LaneScanNext(LaneScan *ls)
 {
 	bool		isnull;
 
-	ls->has_row = index_getnext_slot(ls->scan, ForwardScanDirection, ls->slot);
+	ls->has_row = index_getnext_slot(ls->ks.scan, ForwardScanDirection,
+									 ls->ks.slot);
 	if (ls->has_row)
-		ls->seq = DatumGetInt64(slot_getattr(ls->slot, ls->map->attno[RD_LANE_SEQ],
+		ls->seq = DatumGetInt64(slot_getattr(ls->ks.slot,
+											 ls->map->attno[RD_LANE_SEQ],
 											 &isnull));
 	return ls->has_row;
-}
-
-/*
- * EndLaneScan
- *		End a BeginLaneScan scan; the locks stay to the end of the
- *		transaction.
- */
-static void
-EndLaneScan(LaneScan *ls)
-{
-	ExecDropSingleTupleTableSlot(ls->slot);
-	index_endscan(ls->scan);
-	index_close(ls->index, NoLock);
-	table_close(ls->heap, NoLock);
 }
 
 /*
@@ -279,43 +260,33 @@ AdvanceClaimHead(text *queue, int16 priority, int16 shard, int64 next_claim_seq,
 				 int32 last_slot, Snapshot snapshot, EState *estate)
 {
 	Oid			relid = AwaRelid("queue_claim_heads");
-	Relation	heap;
-	Relation	index;
+	AwaKeyScan	ks;
 	const AwaColumnMap *map;
 	ScanKeyData keys[3];
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
 	bool		found;
 
-	if (!OidIsValid(relid) ||
-		!AwaOpenWithPrimaryKey(relid, RowExclusiveLock, &heap, &index))
+	if (!OidIsValid(relid) || !AwaKeyScanOpen(relid, RowExclusiveLock, &ks))
 		return false;
-	map = AwaColumnMapFor(heap, head_column_names, lengthof(head_column_names),
+	map = AwaColumnMapFor(ks.heap, head_column_names, lengthof(head_column_names),
 						  false);
 	if (map == NULL)
 	{
-		index_close(index, NoLock);
-		table_close(heap, NoLock);
+		AwaKeyScanEnd(&ks);
 		return false;
 	}
-	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   index->rd_indcollation[0], F_TEXTEQ,
-						   PointerGetDatum(queue));
-	ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
-						   InvalidOid, F_INT2EQ, Int16GetDatum(priority));
-	ScanKeyEntryInitialize(&keys[2], 0, 3, BTEqualStrategyNumber, InvalidOid,
-						   InvalidOid, F_INT2EQ, Int16GetDatum(shard));
-	scan = index_beginscan(heap, index, snapshot, 3, 0);
-	index_rescan(scan, keys, 3, NULL, 0);
-	slot = table_slot_create(heap, NULL);
-	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	AwaScanKeyEq(&keys[0], 1, F_TEXTEQ, ks.index->rd_indcollation[0],
+				 PointerGetDatum(queue));
+	AwaScanKeyEq(&keys[1], 2, F_INT2EQ, InvalidOid, Int16GetDatum(priority));
+	AwaScanKeyEq(&keys[2], 3, F_INT2EQ, InvalidOid, Int16GetDatum(shard));
+	AwaKeyScanStart(&ks, keys, 3, snapshot);
+	found = index_getnext_slot(ks.scan, ForwardScanDirection, ks.slot);
 	if (found)
 	{
 		bool		isnull;
 		bool		should_free;
-		HeapTuple	oldtup = ExecFetchSlotHeapTuple(slot, false, &should_free);
-		ItemPointerData tid = slot->tts_tid;
-		int64		old_seq = DatumGetInt64(slot_getattr(slot,
+		HeapTuple	oldtup = ExecFetchSlotHeapTuple(ks.slot, false, &should_free);
+		ItemPointerData tid = ks.slot->tts_tid;
+		int64		old_seq = DatumGetInt64(slot_getattr(ks.slot,
 														 map->attno[HEAD_CLAIM_SEQ],
 														 &isnull));
 		int			cols[2];
@@ -330,21 +301,18 @@ AdvanceClaimHead(text *queue, int16 priority, int16 shard, int64 next_claim_seq,
 		cols[1] = map->attno[HEAD_LAST_SLOT];
 		values[0] = Int64GetDatum(Max(old_seq, next_claim_seq));
 		values[1] = Int32GetDatum(last_slot);
-		newtup = heap_modify_tuple_by_cols(oldtup, RelationGetDescr(heap), 2,
+		newtup = heap_modify_tuple_by_cols(oldtup, RelationGetDescr(ks.heap), 2,
 										   cols, values, nulls);
-		result = heap_update(heap, &tid, newtup, GetCurrentCommandId(true),
+		result = heap_update(ks.heap, &tid, newtup, GetCurrentCommandId(true),
 							 InvalidSnapshot, true, &tmfd, &lockmode);
 		if (result != TM_Ok)
 			elog(ERROR, "awa_queue: unexpected result %d updating a locked claim head",
 				 (int) result);
-		AwaIndexUpdatedRow(heap, newtup, estate);
+		AwaIndexUpdatedRow(ks.heap, newtup, estate);
 		if (should_free)
 			heap_freetuple(oldtup);
 	}
-	ExecDropSingleTupleTableSlot(slot);
-	index_endscan(scan);
-	index_close(index, NoLock);
-	table_close(heap, NoLock);
+	AwaKeyScanEnd(&ks);
 	return found;
 }
 
@@ -415,7 +383,7 @@ AwaDirectClaimLane(text *queue, const AwaClaimLane *lane, int32 max_jobs,
 		if (ok && LaneScanNext(&scans[nscans]))
 			nscans++;
 		else if (ok)
-			EndLaneScan(&scans[nscans]);
+			AwaKeyScanEnd(&scans[nscans].ks);
 	}
 
 	/* merge the scans in lane order while the positions are consecutive */
@@ -436,7 +404,7 @@ AwaDirectClaimLane(text *queue, const AwaClaimLane *lane, int32 max_jobs,
 			break;
 		}
 		taken_from[ntaken] = best;
-		taken[ntaken++] = ExecCopySlotHeapTuple(best->slot);
+		taken[ntaken++] = ExecCopySlotHeapTuple(best->ks.slot);
 		LaneScanNext(best);
 	}
 	if (ntaken == 0 ||
@@ -464,7 +432,7 @@ AwaDirectClaimLane(text *queue, const AwaClaimLane *lane, int32 max_jobs,
 			AwaReceiptRow *r = &receipts[i];
 			AwaClaimedRow *c = &out[i];
 			const AwaColumnMap *map = taken_from[i]->map;
-			TupleDesc	desc = RelationGetDescr(taken_from[i]->heap);
+			TupleDesc	desc = RelationGetDescr(taken_from[i]->ks.heap);
 			Datum	   *values = palloc(sizeof(Datum) * desc->natts);
 			bool	   *nulls = palloc(sizeof(bool) * desc->natts);
 			Jsonb	   *payload;
@@ -541,7 +509,7 @@ AwaDirectClaimLane(text *queue, const AwaClaimLane *lane, int32 max_jobs,
 		}
 	}
 	for (i = 0; i < nscans; i++)
-		EndLaneScan(&scans[i]);
+		AwaKeyScanEnd(&scans[i].ks);
 	PopActiveSnapshot();
 	if (!ok)
 		return -1;

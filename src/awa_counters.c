@@ -179,22 +179,20 @@ static int
 AddToCounterRows(AwaCounterDeltas *acc)
 {
 	Oid			relid = AwaRelid("queue_terminal_live_counts");
-	Relation	heap;
-	Relation	index;
+	AwaKeyScan	ks;
 	AttrNumber	count_att;
 	CounterGroup *groups;
 	int			ngroups = 0;
 	int			applied = 0;
 	Oid			collation;
 	EState	   *estate;
-	TupleTableSlot *slot;
 	int			i;
 
 	if (!OidIsValid(relid) ||
 		(count_att = get_attnum(relid, "live_terminal_count")) == InvalidAttrNumber ||
-		!AwaOpenWithPrimaryKey(relid, RowExclusiveLock, &heap, &index))
+		!AwaKeyScanOpen(relid, RowExclusiveLock, &ks))
 		return 0;
-	collation = index->rd_indcollation[1];
+	collation = ks.index->rd_indcollation[1];
 	groups = palloc(sizeof(CounterGroup) * acc->n);
 	for (i = 0; i < acc->n; i++)
 	{
@@ -217,40 +215,28 @@ AddToCounterRows(AwaCounterDeltas *acc)
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	estate = CreateExecutorState();
-	slot = table_slot_create(heap, NULL);
 	for (applied = 0; applied < ngroups; applied++)
 	{
 		CounterGroup *g = &groups[applied];
 		ScanKeyData keys[4];
-		IndexScanDesc scan;
-		bool		found;
 		int64		before;
 
 		if (g->delta == 0)
 			continue;
-		ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
-							   InvalidOid, F_INT4EQ, Int32GetDatum(g->slot));
-		ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
-							   collation, F_TEXTEQ, PointerGetDatum(g->queue));
-		ScanKeyEntryInitialize(&keys[2], 0, 3, BTEqualStrategyNumber, InvalidOid,
-							   InvalidOid, F_INT2EQ, Int16GetDatum(g->priority));
-		ScanKeyEntryInitialize(&keys[3], 0, 4, BTEqualStrategyNumber, InvalidOid,
-							   InvalidOid, F_INT2EQ, Int16GetDatum(g->shard));
-		scan = index_beginscan(heap, index, GetActiveSnapshot(), 4, 0);
-		index_rescan(scan, keys, 4, NULL, 0);
-		found = index_getnext_slot(scan, ForwardScanDirection, slot);
-		index_endscan(scan);
-		if (!found ||
-			!AwaAddToColumn(heap, slot->tts_tid, false, GetActiveSnapshot(), estate,
-							count_att, g->delta, &before))
+		AwaScanKeyEq(&keys[0], 1, F_INT4EQ, InvalidOid, Int32GetDatum(g->slot));
+		AwaScanKeyEq(&keys[1], 2, F_TEXTEQ, collation, PointerGetDatum(g->queue));
+		AwaScanKeyEq(&keys[2], 3, F_INT2EQ, InvalidOid, Int16GetDatum(g->priority));
+		AwaScanKeyEq(&keys[3], 4, F_INT2EQ, InvalidOid, Int16GetDatum(g->shard));
+		AwaKeyScanStart(&ks, keys, 4, GetActiveSnapshot());
+		if (!index_getnext_slot(ks.scan, ForwardScanDirection, ks.slot) ||
+			!AwaAddToColumn(ks.heap, ks.slot->tts_tid, false, GetActiveSnapshot(),
+							estate, count_att, g->delta, &before))
 			break;
 		awa_backend_stats.counter_direct_groups++;
 	}
-	ExecDropSingleTupleTableSlot(slot);
 	FreeExecutorState(estate);
 	PopActiveSnapshot();
-	index_close(index, NoLock);
-	table_close(heap, NoLock);
+	AwaKeyScanEnd(&ks);
 	if (applied > 0)
 		CommandCounterIncrement();
 

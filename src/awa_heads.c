@@ -92,14 +92,67 @@ AwaOpenWithPrimaryKey(Oid relid, LOCKMODE lockmode, Relation *heap, Relation *in
 	return true;
 }
 
-/* an open scan of one queue's rows through a table's primary key */
-typedef struct QueueKeyScan
+/*
+ * AwaKeyScanOpen
+ *		Open table "relid" with "lockmode" and its primary key with
+ *		AccessShareLock (AwaOpenWithPrimaryKey) for scans through that key;
+ *		the caller builds its keys (with the index's collations) and calls
+ *		AwaKeyScanStart.  False, with nothing left open, when the table has
+ *		no primary key.
+ */
+bool
+AwaKeyScanOpen(Oid relid, LOCKMODE lockmode, AwaKeyScan *ks)
 {
-	Relation	heap;
-	Relation	index;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-} QueueKeyScan;
+	ks->scan = NULL;
+	ks->slot = NULL;
+	return AwaOpenWithPrimaryKey(relid, lockmode, &ks->heap, &ks->index);
+}
+
+/*
+ * AwaScanKeyEq
+ *		Key "attno" (of the index) = value, compared with "eqproc" and
+ *		"collation" (InvalidOid for types without one).
+ */
+void
+AwaScanKeyEq(ScanKey key, AttrNumber attno, RegProcedure eqproc, Oid collation,
+			 Datum value)
+{
+	ScanKeyEntryInitialize(key, 0, attno, BTEqualStrategyNumber, InvalidOid,
+						   collation, eqproc, value);
+}
+
+/*
+ * AwaKeyScanStart
+ *		Start the scan with these keys and "snapshot", or restart it with
+ *		new values of as many keys; rows come with index_getnext_slot(
+ *		ks->scan, ForwardScanDirection, ks->slot).
+ */
+void
+AwaKeyScanStart(AwaKeyScan *ks, ScanKey keys, int nkeys, Snapshot snapshot)
+{
+	if (ks->scan == NULL)
+	{
+		ks->scan = index_beginscan(ks->heap, ks->index, snapshot, nkeys, 0);
+		ks->slot = table_slot_create(ks->heap, NULL);
+	}
+	index_rescan(ks->scan, keys, nkeys, NULL, 0);
+}
+
+/*
+ * AwaKeyScanEnd
+ *		End a scan opened by AwaKeyScanOpen; the locks stay until the end of
+ *		the transaction.
+ */
+void
+AwaKeyScanEnd(AwaKeyScan *ks)
+{
+	if (ks->slot != NULL)
+		ExecDropSingleTupleTableSlot(ks->slot);
+	if (ks->scan != NULL)
+		index_endscan(ks->scan);
+	index_close(ks->index, NoLock);
+	table_close(ks->heap, NoLock);
+}
 
 /*
  * BeginQueueKeyScan
@@ -109,33 +162,16 @@ typedef struct QueueKeyScan
  *		collation.  False when the table has no primary key.
  */
 static bool
-BeginQueueKeyScan(Oid relid, text *queue, Snapshot snapshot, QueueKeyScan *ks)
+BeginQueueKeyScan(Oid relid, text *queue, Snapshot snapshot, AwaKeyScan *ks)
 {
 	ScanKeyData key;
 
-	if (!AwaOpenWithPrimaryKey(relid, AccessShareLock, &ks->heap, &ks->index))
+	if (!AwaKeyScanOpen(relid, AccessShareLock, ks))
 		return false;
-	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   ks->index->rd_indcollation[0], F_TEXTEQ,
-						   PointerGetDatum(queue));
-	ks->scan = index_beginscan(ks->heap, ks->index, snapshot, 1, 0);
-	index_rescan(ks->scan, &key, 1, NULL, 0);
-	ks->slot = table_slot_create(ks->heap, NULL);
+	AwaScanKeyEq(&key, 1, F_TEXTEQ, ks->index->rd_indcollation[0],
+				 PointerGetDatum(queue));
+	AwaKeyScanStart(ks, &key, 1, snapshot);
 	return true;
-}
-
-/*
- * EndQueueKeyScan
- *		End a BeginQueueKeyScan scan; the locks stay until the end of the
- *		transaction.
- */
-static void
-EndQueueKeyScan(QueueKeyScan *ks)
-{
-	ExecDropSingleTupleTableSlot(ks->slot);
-	index_endscan(ks->scan);
-	index_close(ks->index, NoLock);
-	table_close(ks->heap, NoLock);
 }
 
 /*
@@ -157,7 +193,7 @@ ScanQueueHeads(const char *relname, const char *seqcol, const char *lastcol,
 	AttrNumber	shard_att;
 	AttrNumber	seq_att;
 	AttrNumber	last_att = InvalidAttrNumber;
-	QueueKeyScan ks;
+	AwaKeyScan ks;
 	int			n = 0;
 
 	if (!OidIsValid(relid))
@@ -196,7 +232,7 @@ ScanQueueHeads(const char *relname, const char *seqcol, const char *lastcol,
 		out[n].tid = ks.slot->tts_tid;
 		n++;
 	}
-	EndQueueKeyScan(&ks);
+	AwaKeyScanEnd(&ks);
 	return n;
 }
 
@@ -265,7 +301,7 @@ QueueMetaColumn(text *queue, Snapshot snapshot, const char *column, Datum *value
 {
 	Oid			relid = AwaRelid("queue_meta");
 	AttrNumber	att;
-	QueueKeyScan ks;
+	AwaKeyScan ks;
 	bool		found = false;
 
 	if (!OidIsValid(relid))
@@ -281,7 +317,7 @@ QueueMetaColumn(text *queue, Snapshot snapshot, const char *column, Datum *value
 		*value = slot_getattr(ks.slot, att, &isnull);
 		found = !isnull;
 	}
-	EndQueueKeyScan(&ks);
+	AwaKeyScanEnd(&ks);
 	return found;
 }
 

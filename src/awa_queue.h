@@ -19,6 +19,8 @@
 
 #include "postgres.h"
 
+#include "access/genam.h"
+
 #include "executor/spi.h"
 #include "nodes/execnodes.h"
 #include "utils/array.h"
@@ -213,6 +215,21 @@ typedef struct AwaPickedLane
 extern AwaLanePick AwaPickLane(text *queue, AwaPickedLane *lane);
 extern bool AwaOpenWithPrimaryKey(Oid relid, LOCKMODE lockmode, Relation *heap,
 								  Relation *index);
+
+/* a scan of a table through its primary key (awa_heads.c) */
+typedef struct AwaKeyScan
+{
+	Relation	heap;
+	Relation	index;
+	IndexScanDesc scan;			/* NULL until AwaKeyScanStart */
+	TupleTableSlot *slot;		/* the row found last */
+} AwaKeyScan;
+extern bool AwaKeyScanOpen(Oid relid, LOCKMODE lockmode, AwaKeyScan *ks);
+extern void AwaScanKeyEq(ScanKey key, AttrNumber attno, RegProcedure eqproc,
+						 Oid collation, Datum value);
+extern void AwaKeyScanStart(AwaKeyScan *ks, ScanKey keys, int nkeys,
+							Snapshot snapshot);
+extern void AwaKeyScanEnd(AwaKeyScan *ks);
 extern bool AwaAttemptStateIsEmpty(void);
 extern int	AwaQueueEnqueueShards(text *queue);
 extern bool AwaQueueRingCursor(Snapshot snapshot, int32 *current, int64 *generation);
