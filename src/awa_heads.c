@@ -35,10 +35,13 @@
 #include "executor/tuptable.h"
 #include "storage/bufmgr.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "awa_queue.h"
 
@@ -56,16 +59,73 @@ typedef struct LanePosition
 } LanePosition;
 
 /*
+ * OIDs of awa relations by name, remembered until the next change to
+ * pg_class or pg_namespace (any one: a drop, a rename, the new file of a
+ * TRUNCATE, a cache reset), so that the hot path's dozen lookups per call
+ * do not each search two catalog caches.
+ */
+typedef struct RelidEntry
+{
+	char		relname[NAMEDATALEN];	/* hash key */
+	Oid			relid;
+} RelidEntry;
+
+static HTAB *relid_cache = NULL;
+static bool relid_callbacks_registered = false;
+
+/* syscache invalidation callback: forget every remembered OID */
+static void
+RelidCacheForget(Datum arg, int cacheid, uint32 hashvalue)
+{
+	if (relid_cache != NULL)
+	{
+		hash_destroy(relid_cache);
+		relid_cache = NULL;
+	}
+}
+
+/*
  * AwaRelid
  *		The OID of relation awa.<relname>, InvalidOid when the schema or the
- *		relation does not exist.  A catalog cache lookup, no lock.
+ *		relation does not exist.  A catalog lookup the first time (a miss is
+ *		never remembered), a hash lookup afterwards.  No lock.
  */
 Oid
 AwaRelid(const char *relname)
 {
-	Oid			nsp = get_namespace_oid("awa", true);
+	RelidEntry *entry;
+	bool		found;
+	Oid			nsp;
+	Oid			relid;
 
-	return OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
+	if (strlen(relname) >= NAMEDATALEN)
+		return InvalidOid;
+	if (!relid_callbacks_registered)
+	{
+		CacheRegisterSyscacheCallback(RELNAMENSP, RelidCacheForget, (Datum) 0);
+		CacheRegisterSyscacheCallback(NAMESPACENAME, RelidCacheForget, (Datum) 0);
+		relid_callbacks_registered = true;
+	}
+	if (relid_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = NAMEDATALEN;
+		ctl.entrysize = sizeof(RelidEntry);
+		relid_cache = hash_create("awa relation OIDs", 64, &ctl,
+								  HASH_ELEM | HASH_STRINGS);
+	}
+	entry = hash_search(relid_cache, relname, HASH_FIND, NULL);
+	if (entry != NULL)
+		return entry->relid;
+	nsp = get_namespace_oid("awa", true);
+	relid = OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
+	if (OidIsValid(relid) && relid_cache != NULL)
+	{
+		entry = hash_search(relid_cache, relname, HASH_ENTER, &found);
+		entry->relid = relid;
+	}
+	return relid;
 }
 
 /*
