@@ -233,6 +233,32 @@ PendingArrays(CompleteState *st, Datum *ids, Datum *leases, Datum *tids)
 }
 
 /*
+ * PendingKeys
+ *		The (job_id, run_lease) of the attempts neither finalized nor found
+ *		stale yet, in key order, into ids[] and leases[] (room for st->n),
+ *		and, when tids is not NULL, their receipts' row versions; returns
+ *		their number.
+ */
+static int
+PendingKeys(CompleteState *st, int64 *ids, int64 *leases, ItemPointerData *tids)
+{
+	int			k = 0;
+	int			i;
+
+	for (i = 0; i < st->n; i++)
+	{
+		if (st->attempts[i].finalized || st->attempts[i].stale)
+			continue;
+		ids[k] = st->attempts[i].job_id;
+		leases[k] = st->attempts[i].run_lease;
+		if (tids != NULL)
+			tids[k] = st->attempts[i].tid;
+		k++;
+	}
+	return k;
+}
+
+/*
  * LockOpenReceipts
  *		Lock the receipts of every attempt of the call in claim slot "slot",
  *		in (job_id, run_lease) order, remember their row versions, and mark
@@ -250,11 +276,9 @@ LockOpenReceipts(CompleteState *st, int32 slot)
 	ItemPointerData *tids = palloc(sizeof(ItemPointerData) * st->n);
 	int			i;
 
-	for (i = 0; i < st->n; i++)
-	{
-		ids[i] = st->attempts[i].job_id;
-		leases[i] = st->attempts[i].run_lease;
-	}
+	/* before any attempt is finalized or found stale, all are pending */
+	if (PendingKeys(st, ids, leases, NULL) != st->n)
+		elog(ERROR, "awa_queue: receipts locked after an attempt was finalized");
 	if (AwaLockOpenReceipts(slot, ids, leases, st->n, closed, tids) != st->n)
 		return false;
 	for (i = 0; i < st->n; i++)
@@ -323,18 +347,9 @@ CompleteDirect(CompleteState *st, int32 slot)
 	int64	   *leases = palloc(sizeof(int64) * st->n);
 	ItemPointerData *tids = palloc(sizeof(ItemPointerData) * st->n);
 	AwaFinalized *out = palloc(sizeof(AwaFinalized) * st->n);
-	int			k = 0;
+	int			k = PendingKeys(st, ids, leases, tids);
 	int			i;
 
-	for (i = 0; i < st->n; i++)
-	{
-		if (st->attempts[i].finalized || st->attempts[i].stale)
-			continue;
-		ids[k] = st->attempts[i].job_id;
-		leases[k] = st->attempts[i].run_lease;
-		tids[k] = st->attempts[i].tid;
-		k++;
-	}
 	if (k == 0)
 		return 0;
 	if (!AwaDirectCompleteOpen(slot, ids, leases, tids, k, st->now, out))
