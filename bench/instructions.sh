@@ -51,9 +51,14 @@ awa_as_owner mkdir "$work"
 
 JOBS100=$(awk 'BEGIN { printf "["; for (i = 1; i <= 100; i++) printf "%s{\"kind\": \"bench\", \"queue\": \"bench\", \"args\": {\"n\": %d}}", (i > 1 ? ", " : ""), i; printf "]" }')
 
-# The statements of each system.  Claim and complete of a cycle are one
-# statement here (single-user mode has no client variables): the claimed
-# ids go from one to the other through a CTE.
+# The statements of each system.  awa_queue's claim and complete of a
+# cycle are one statement (single-user mode has no client variables): the
+# claimed ids go from one to the other through a CTE.  skiplocked's cannot
+# be (an UPDATE of rows the same statement's CTE updated does nothing), so
+# its completion is a second statement given the ids the claim took, as
+# the pgbench scripts pass them: every template starts the id sequence at
+# 1 and the claim takes the oldest jobs, so the ids of cycle k are known.
+# check_done verifies after each run that every job of a cycle completed.
 prepare_awa_queue() {
 	cat <<SQL
 PREPARE enq1 AS SELECT awa.enqueue('bench', '{"n": 1}'::jsonb, 'bench');
@@ -65,8 +70,14 @@ prepare_skiplocked() {
 	cat <<SQL
 PREPARE enq1 AS INSERT INTO jobs (queue, kind, args) VALUES ('bench', 'bench', '{"n": 1}');
 PREPARE enq100 AS INSERT INTO jobs (queue, kind, args) SELECT j->>'queue', j->>'kind', j->'args' FROM jsonb_array_elements('$JOBS100'::jsonb) AS j;
-PREPARE cycle(int) AS WITH c AS (UPDATE jobs SET state = 'running', attempt = attempt + 1, attempted_at = now() WHERE id IN (SELECT id FROM jobs WHERE queue = 'bench' AND state = 'available' AND run_at <= now() ORDER BY priority, id LIMIT \$1 FOR UPDATE SKIP LOCKED) RETURNING id) UPDATE jobs SET state = 'completed', finalized_at = now() WHERE id IN (SELECT id FROM c);
+PREPARE claim(int) AS WITH c AS (UPDATE jobs SET state = 'running', attempt = attempt + 1, attempted_at = now() WHERE id IN (SELECT id FROM jobs WHERE queue = 'bench' AND state = 'available' AND run_at <= now() ORDER BY priority, id LIMIT \$1 FOR UPDATE SKIP LOCKED) RETURNING id) SELECT count(*) FROM c;
+PREPARE done(bigint[]) AS UPDATE jobs SET state = 'completed', finalized_at = now() WHERE id = ANY (\$1);
 SQL
+}
+
+# ids_of FIRST N: the array literal of job ids FIRST .. FIRST + N - 1
+ids_of() {
+	awk -v f="$1" -v n="$2" 'BEGIN { printf "{"; for (i = 0; i < n; i++) printf "%s%d", (i ? "," : ""), f + i; printf "}" }'
 }
 
 # workload SYSTEM NAME REPS: the statements of one run
@@ -74,13 +85,37 @@ workload() {
 	local sys=$1 name=$2 reps=$3 i
 	"prepare_$sys"
 	for ((i = 0; i < reps; i++)); do
-		case $name in
-			enqueue-1) echo "EXECUTE enq1;" ;;
-			enqueue-100) echo "EXECUTE enq100;" ;;
-			cycle-1) printf 'EXECUTE enq1;\nEXECUTE cycle(1);\n' ;;
-			cycle-100) printf 'EXECUTE enq100;\nEXECUTE cycle(100);\n' ;;
+		case $sys:$name in
+			*:enqueue-1) echo "EXECUTE enq1;" ;;
+			*:enqueue-100) echo "EXECUTE enq100;" ;;
+			awa_queue:cycle-1) printf 'EXECUTE enq1;\nEXECUTE cycle(1);\n' ;;
+			awa_queue:cycle-100) printf 'EXECUTE enq100;\nEXECUTE cycle(100);\n' ;;
+			skiplocked:cycle-1) printf "EXECUTE enq1;\nEXECUTE claim(1);\nEXECUTE done('%s');\n" "$(ids_of $((i + 1)) 1)" ;;
+			skiplocked:cycle-100) printf "EXECUTE enq100;\nEXECUTE claim(100);\nEXECUTE done('%s');\n" "$(ids_of $((i * 100 + 1)) 100)" ;;
 		esac
 	done
+}
+
+# check_done SYSTEM NAME REPS: after a cycle run, every job it enqueued
+# completed (a cycle that silently did less would count fewer
+# instructions); run in a second single-user session, not counted.
+check_done() {
+	local sys=$1 name=$2 reps=$3 jobs=1 want got
+	case $name in cycle-*) ;; *) return 0 ;; esac
+	case $name in *-100) jobs=100 ;; esac
+	want=$((reps * jobs))
+	if [ "$sys" = awa_queue ]; then
+		echo "SELECT terminal - available - running AS done_jobs FROM awa.queue_counts('bench');"
+	else
+		echo "SELECT count(*) FILTER (WHERE state = 'completed') - count(*) FILTER (WHERE state <> 'completed') AS done_jobs FROM jobs;"
+	fi >"$work/check.sql"
+	chmod 644 "$work/check.sql"
+	got=$(awa_as_owner "$AWA_PG_BINDIR/postgres" --single -D "$work/data" bench_instr <"$work/check.sql" 2>/dev/null |
+		sed -n 's/.*done_jobs = "\(-\{0,1\}[0-9]*\)".*/\1/p')
+	if [ "$got" != "$want" ]; then
+		echo "bench/instructions.sh: $sys $name: $want jobs enqueued, completed minus unfinished = ${got:-?}" >&2
+		return 1
+	fi
 }
 
 # instructions SYSTEM NAME REPS: instructions of one single-user run
@@ -99,6 +134,7 @@ instructions() {
 		echo "bench/instructions.sh: $sys $name failed" >&2
 		return 1
 	fi
+	check_done "$sys" "$name" "$reps" || return 1
 	awk '/Collected :/ { print $NF }' "$log"
 }
 
