@@ -124,7 +124,7 @@ static bool
 DoneStateValue(const char *label, Datum *value)
 {
 	Oid			relid = AwaRelid("done_entries");
-	AttrNumber	att = OidIsValid(relid) ? get_attnum(relid, "state") : InvalidAttrNumber;
+	AttrNumber	att = OidIsValid(relid) ? AwaAttnum(relid, "state") : InvalidAttrNumber;
 	Oid			input;
 	Oid			ioparam;
 

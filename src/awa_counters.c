@@ -189,7 +189,7 @@ AddToCounterRows(AwaCounterDeltas *acc)
 	int			i;
 
 	if (!OidIsValid(relid) ||
-		(count_att = get_attnum(relid, "live_terminal_count")) == InvalidAttrNumber ||
+		(count_att = AwaAttnum(relid, "live_terminal_count")) == InvalidAttrNumber ||
 		!AwaKeyScanOpen(relid, RowExclusiveLock, &ks))
 		return 0;
 	collation = ks.index->rd_indcollation[1];

@@ -211,6 +211,7 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 	Relation	ready;
 	ResultRelInfo *ready_rri;
 	TupleTableSlot **slots;
+	TupleDesc	slot_desc = NULL;
 	EState	   *estate;
 	bool		ok = true;
 	int			i;
@@ -248,7 +249,7 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 	slots = palloc(sizeof(TupleTableSlot *) * n);
 	for (i = 0; i < n; i++)
 	{
-		slots[i] = table_slot_create(ready, NULL);
+		slots[i] = AwaRowSlot(ready, &slot_desc);
 		if (ok)
 			ok = ReadyValues(slots[i], ready, &rows[order[i]], ring_slot,
 							 generation, 0);
@@ -260,7 +261,7 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 	{
 		int16		shard;
 		bool		locked = false;
-		AttrNumber	next_att = get_attnum(heads_relid, "next_seq");
+		AttrNumber	next_att = AwaAttnum(heads_relid, "next_seq");
 
 		if (next_att == InvalidAttrNumber)
 			elog(ERROR, "awa_queue: queue_enqueue_heads has no next_seq column");

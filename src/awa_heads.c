@@ -258,11 +258,11 @@ ScanQueueHeads(const char *relname, const char *seqcol, const char *lastcol,
 
 	if (!OidIsValid(relid))
 		return -1;
-	priority_att = get_attnum(relid, "priority");
-	shard_att = get_attnum(relid, "enqueue_shard");
-	seq_att = get_attnum(relid, seqcol);
+	priority_att = AwaAttnum(relid, "priority");
+	shard_att = AwaAttnum(relid, "enqueue_shard");
+	seq_att = AwaAttnum(relid, seqcol);
 	if (lastcol != NULL)
-		last_att = get_attnum(relid, lastcol);
+		last_att = AwaAttnum(relid, lastcol);
 	if (priority_att == InvalidAttrNumber || shard_att == InvalidAttrNumber ||
 		seq_att == InvalidAttrNumber ||
 		(lastcol != NULL && last_att == InvalidAttrNumber))
@@ -366,7 +366,7 @@ QueueMetaColumn(text *queue, Snapshot snapshot, const char *column, Datum *value
 
 	if (!OidIsValid(relid))
 		return false;
-	att = get_attnum(relid, column);
+	att = AwaAttnum(relid, column);
 	if (att == InvalidAttrNumber ||
 		!BeginQueueKeyScan(relid, queue, snapshot, &ks))
 		return false;
@@ -440,8 +440,8 @@ RingCursor(const char *relname, Snapshot snapshot, int32 *current,
 	*generation = 0;
 	if (!OidIsValid(relid))
 		return false;
-	slot_att = get_attnum(relid, "current_slot");
-	gen_att = get_attnum(relid, "generation");
+	slot_att = AwaAttnum(relid, "current_slot");
+	gen_att = AwaAttnum(relid, "generation");
 	if (slot_att == InvalidAttrNumber || gen_att == InvalidAttrNumber)
 		return false;
 	heap = table_open(relid, AccessShareLock);
@@ -570,8 +570,8 @@ LockClaimHead(ItemPointer tid, Snapshot snapshot, int64 *claim_seq,
 
 	if (!OidIsValid(relid))
 		return AWA_LANE_ASK_SQL;
-	seq_att = get_attnum(relid, "claim_seq");
-	last_att = get_attnum(relid, "last_claimed_slot");
+	seq_att = AwaAttnum(relid, "claim_seq");
+	last_att = AwaAttnum(relid, "last_claimed_slot");
 	if (seq_att == InvalidAttrNumber || last_att == InvalidAttrNumber)
 		return AWA_LANE_ASK_SQL;
 	heap = table_open(relid, RowShareLock);

@@ -334,6 +334,8 @@ extern const AwaColumnMap *AwaColumnMapFor(Relation rel, const char *const *name
 										   int ncols, bool exact);
 extern void AwaStoreMappedRow(TupleTableSlot *slot, const AwaColumnMap *map,
 							  const Datum *values, const bool *nulls);
+extern AttrNumber AwaAttnum(Oid relid, const char *name);
+extern TupleTableSlot *AwaRowSlot(Relation rel, TupleDesc *desc);
 extern ResultRelInfo *AwaOpenResultRel(Relation rel);
 extern void AwaInsertIndexEntries(ResultRelInfo *rri, TupleTableSlot *slot,
 								  EState *estate);

@@ -30,6 +30,7 @@
 #include "executor/executor.h"
 #include "nodes/execnodes.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -42,11 +43,67 @@ static AwaColumnMap column_maps[COLUMN_MAPS];
 static int	column_nmaps = 0;
 static bool column_callback_registered = false;
 
-/* relcache invalidation callback: drop every map */
+/* column numbers looked up by name (AwaAttnum); same lifetime as the maps */
+#define ATTNUMS 32
+
+typedef struct AttnumEntry
+{
+	Oid			relid;
+	const char *name;			/* the caller's string, compared by value */
+	AttrNumber	attnum;
+} AttnumEntry;
+
+static AttnumEntry attnums[ATTNUMS];
+static int	nattnums = 0;
+
+/* relcache invalidation callback: drop every map and column number */
 static void
 ColumnMapsInvalidate(Datum arg, Oid relid)
 {
 	column_nmaps = 0;
+	nattnums = 0;
+}
+
+/* register ColumnMapsInvalidate once per backend */
+static void
+RegisterColumnCallback(void)
+{
+	if (!column_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(ColumnMapsInvalidate, (Datum) 0);
+		column_callback_registered = true;
+	}
+}
+
+/*
+ * AwaAttnum
+ *		get_attnum(relid, name), remembered until the next relcache
+ *		invalidation (an ALTER TABLE of the relation sends one), so that the
+ *		hot path's column lookups by name do not each search the attribute
+ *		cache.  "name" must be a string constant (it is remembered by
+ *		pointer).  InvalidAttrNumber (never remembered) when there is no
+ *		such live column.  No lock.
+ */
+AttrNumber
+AwaAttnum(Oid relid, const char *name)
+{
+	AttrNumber	attnum;
+	int			i;
+
+	for (i = 0; i < nattnums; i++)
+		if (attnums[i].relid == relid && strcmp(attnums[i].name, name) == 0)
+			return attnums[i].attnum;
+	RegisterColumnCallback();
+	attnum = get_attnum(relid, name);
+	if (attnum == InvalidAttrNumber)
+		return attnum;
+	if (nattnums == ATTNUMS)
+		nattnums = 0;
+	attnums[nattnums].relid = relid;
+	attnums[nattnums].name = name;
+	attnums[nattnums].attnum = attnum;
+	nattnums++;
+	return attnum;
 }
 
 /*
@@ -71,11 +128,7 @@ AwaColumnMapFor(Relation rel, const char *const *names, int ncols, bool exact)
 		if (column_maps[i].relid == relid && column_maps[i].names == names &&
 			column_maps[i].natts == desc->natts)
 			return &column_maps[i];
-	if (!column_callback_registered)
-	{
-		CacheRegisterRelcacheCallback(ColumnMapsInvalidate, (Datum) 0);
-		column_callback_registered = true;
-	}
+	RegisterColumnCallback();
 	map.relid = relid;
 	map.names = names;
 	map.ncols = ncols;
@@ -126,6 +179,24 @@ AwaStoreMappedRow(TupleTableSlot *slot, const AwaColumnMap *map,
 		slot->tts_isnull[map->attno[c] - 1] = nulls[c];
 	}
 	ExecStoreVirtualTuple(slot);
+}
+
+/*
+ * AwaRowSlot
+ *		A slot for one row to be written to "rel", on *desc: a copy of the
+ *		relation's row descriptor made by the first call (with *desc NULL)
+ *		and shared by the other rows of the same write.  The copy is not
+ *		reference-counted, so its slots do not pin it in the resource owner
+ *		as table_slot_create's do, once per row.  Drop the slot with
+ *		ExecDropSingleTupleTableSlot; the copy lives in the caller's memory
+ *		context.
+ */
+TupleTableSlot *
+AwaRowSlot(Relation rel, TupleDesc *desc)
+{
+	if (*desc == NULL)
+		*desc = CreateTupleDescCopy(RelationGetDescr(rel));
+	return MakeSingleTupleTableSlot(*desc, table_slot_callbacks(rel));
 }
 
 /*
@@ -268,6 +339,7 @@ struct AwaAppend
 	const AwaColumnMap *map;
 	ResultRelInfo *rri;
 	EState	   *estate;
+	TupleDesc	slot_desc;		/* of the rows' slots (AwaRowSlot) */
 	TupleTableSlot **slots;
 	int			n;
 	int			size;
@@ -308,6 +380,7 @@ AwaAppendBegin(const char *parent, const char *relname,
 	ap->map = map;
 	ap->estate = CreateExecutorState();
 	ap->rri = AwaOpenResultRel(rel);
+	ap->slot_desc = NULL;
 	ap->slots = palloc(sizeof(TupleTableSlot *) * Max(size, 1));
 	ap->n = 0;
 	ap->size = size;
@@ -329,7 +402,7 @@ AwaAppendRow(AwaAppend *ap, const Datum *values, const bool *nulls)
 	if (ap->n >= ap->size)
 		elog(ERROR, "awa_queue: more rows appended to %s than announced",
 			 RelationGetRelationName(ap->rel));
-	slot = table_slot_create(ap->rel, NULL);
+	slot = AwaRowSlot(ap->rel, &ap->slot_desc);
 	AwaStoreMappedRow(slot, ap->map, values, nulls);
 	ExecConstraints(ap->rri, slot, ap->estate);
 	ap->slots[ap->n++] = slot;
