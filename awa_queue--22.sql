@@ -185,7 +185,11 @@ CREATE TABLE awa.done_entries (
 	created_at timestamptz,
 	unique_key bytea,
 	unique_states bit(8),
-	PRIMARY KEY (queue, priority, enqueue_shard, lane_seq, ready_slot)
+	-- The ready key, lane_seq first: a done row is only ever looked up by
+	-- the whole key, and an index comparison that starts with the
+	-- fixed-width lane position (which almost always decides it) is a
+	-- fraction of one that starts with the queue name (design decision 41).
+	PRIMARY KEY (lane_seq, priority, enqueue_shard, ready_slot, queue)
 ) PARTITION BY LIST (ready_slot);
 COMMENT ON TABLE awa.done_entries IS 'terminal rows (completed, failed, cancelled), same 16 slots as ready_entries';
 
