@@ -137,7 +137,12 @@ CREATE TABLE awa.ready_entries (
 	unique_key bytea,
 	unique_states bit(8),
 	payload jsonb,
-	PRIMARY KEY (queue, priority, enqueue_shard, lane_seq, ready_slot)
+	-- Lane, then position: every read is by a lane's (priority,
+	-- enqueue_shard, queue) and a lane_seq range or value, or by job_id.
+	-- The two fixed-width columns lead so that an index comparison reads
+	-- them, and the queue name after them, at known offsets (design
+	-- decision 41).
+	PRIMARY KEY (priority, enqueue_shard, queue, lane_seq, ready_slot)
 ) PARTITION BY LIST (ready_slot);
 COMMENT ON TABLE awa.ready_entries IS 'immutable job bodies, 16 list partitions by ready_slot';
 

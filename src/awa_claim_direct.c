@@ -62,7 +62,7 @@
 /* the columns of a ready partition the claim reads, by name */
 typedef enum ReadColumn
 {
-	RD_QUEUE,					/* the first four: the primary key's lead */
+	RD_QUEUE,					/* the first four: the primary key's lead (lane_key) */
 	RD_PRIORITY,
 	RD_ENQUEUE_SHARD,
 	RD_LANE_SEQ,
@@ -80,6 +80,11 @@ typedef enum ReadColumn
 	RD_PAYLOAD,
 	RD_NCOLUMNS
 } ReadColumn;
+
+/* the leading columns of the ready key, in its order (awa_queue--22.sql) */
+static const ReadColumn lane_key[4] = {
+	RD_PRIORITY, RD_ENQUEUE_SHARD, RD_QUEUE, RD_LANE_SEQ
+};
 
 static const char *const read_column_names[RD_NCOLUMNS] = {
 	"queue", "priority", "enqueue_shard", "lane_seq", "ready_slot",
@@ -125,8 +130,8 @@ AwaEffectivePriority(int16 priority, TimestampTz run_at, TimestampTz now,
  *		Open ready partition "relid" (AccessShareLock, its primary key too)
  *		and start a scan of the lane's rows at lane_seq >= from, in lane
  *		order, with "snapshot".  False, with nothing left open, when the
- *		partition's primary key does not lead with (queue, priority,
- *		enqueue_shard, lane_seq) or a column is missing.
+ *		partition's primary key does not lead with (priority,
+ *		enqueue_shard, queue, lane_seq) or a column is missing.
  */
 static bool
 BeginLaneScan(LaneScan *ls, Oid relid, text *queue, int16 priority,
@@ -142,17 +147,17 @@ BeginLaneScan(LaneScan *ls, Oid relid, text *queue, int16 priority,
 	ls->map = AwaColumnMapFor(ls->ks.heap, read_column_names, RD_NCOLUMNS, false);
 	for (k = 0; ls->map != NULL && k < 4; k++)
 		if (index->rd_index->indnkeyatts < 4 ||
-			index->rd_index->indkey.values[k] != ls->map->attno[k])
+			index->rd_index->indkey.values[k] != ls->map->attno[lane_key[k]])
 			ls->map = NULL;
 	if (ls->map == NULL)
 	{
 		AwaKeyScanEnd(&ls->ks);
 		return false;
 	}
-	AwaScanKeyEq(&keys[0], 1, F_TEXTEQ, index->rd_indcollation[0],
+	AwaScanKeyEq(&keys[0], 1, F_INT2EQ, InvalidOid, Int16GetDatum(priority));
+	AwaScanKeyEq(&keys[1], 2, F_INT2EQ, InvalidOid, Int16GetDatum(shard));
+	AwaScanKeyEq(&keys[2], 3, F_TEXTEQ, index->rd_indcollation[2],
 				 PointerGetDatum(queue));
-	AwaScanKeyEq(&keys[1], 2, F_INT2EQ, InvalidOid, Int16GetDatum(priority));
-	AwaScanKeyEq(&keys[2], 3, F_INT2EQ, InvalidOid, Int16GetDatum(shard));
 	ScanKeyEntryInitialize(&keys[3], 0, 4, BTGreaterEqualStrategyNumber,
 						   InvalidOid, InvalidOid, F_INT8GE, Int64GetDatum(from));
 	AwaKeyScanStart(&ls->ks, keys, 4, snapshot);
