@@ -249,7 +249,7 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 	slots = palloc(sizeof(TupleTableSlot *) * n);
 	for (i = 0; i < n; i++)
 	{
-		slots[i] = AwaRowSlot(ready, &slot_desc);
+		slots[i] = AwaRowSlot(ready, &slot_desc, n);
 		if (ok)
 			ok = ReadyValues(slots[i], ready, &rows[order[i]], ring_slot,
 							 generation, 0);

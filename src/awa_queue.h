@@ -335,7 +335,7 @@ extern const AwaColumnMap *AwaColumnMapFor(Relation rel, const char *const *name
 extern void AwaStoreMappedRow(TupleTableSlot *slot, const AwaColumnMap *map,
 							  const Datum *values, const bool *nulls);
 extern AttrNumber AwaAttnum(Oid relid, const char *name);
-extern TupleTableSlot *AwaRowSlot(Relation rel, TupleDesc *desc);
+extern TupleTableSlot *AwaRowSlot(Relation rel, TupleDesc *desc, int nrows);
 extern ResultRelInfo *AwaOpenResultRel(Relation rel);
 extern void AwaInsertIndexEntries(ResultRelInfo *rri, TupleTableSlot *slot,
 								  EState *estate);

@@ -183,17 +183,22 @@ AwaStoreMappedRow(TupleTableSlot *slot, const AwaColumnMap *map,
 
 /*
  * AwaRowSlot
- *		A slot for one row to be written to "rel", on *desc: a copy of the
+ *		A slot for one of the "nrows" rows of one write to "rel".  From
+ *		ROW_SLOT_COPY_FROM rows on, the slots share *desc: a copy of the
  *		relation's row descriptor made by the first call (with *desc NULL)
- *		and shared by the other rows of the same write.  The copy is not
- *		reference-counted, so its slots do not pin it in the resource owner
- *		as table_slot_create's do, once per row.  Drop the slot with
- *		ExecDropSingleTupleTableSlot; the copy lives in the caller's memory
- *		context.
+ *		that is not reference-counted, so they do not pin it in the resource
+ *		owner as table_slot_create's slots do, once per row; for fewer rows
+ *		the copy would cost more than the pins, and the slot is
+ *		table_slot_create's.  Drop it with ExecDropSingleTupleTableSlot; the
+ *		copy lives in the caller's memory context.
  */
+#define ROW_SLOT_COPY_FROM 3
+
 TupleTableSlot *
-AwaRowSlot(Relation rel, TupleDesc *desc)
+AwaRowSlot(Relation rel, TupleDesc *desc, int nrows)
 {
+	if (nrows < ROW_SLOT_COPY_FROM)
+		return table_slot_create(rel, NULL);
 	if (*desc == NULL)
 		*desc = CreateTupleDescCopy(RelationGetDescr(rel));
 	return MakeSingleTupleTableSlot(*desc, table_slot_callbacks(rel));
@@ -402,7 +407,7 @@ AwaAppendRow(AwaAppend *ap, const Datum *values, const bool *nulls)
 	if (ap->n >= ap->size)
 		elog(ERROR, "awa_queue: more rows appended to %s than announced",
 			 RelationGetRelationName(ap->rel));
-	slot = AwaRowSlot(ap->rel, &ap->slot_desc);
+	slot = AwaRowSlot(ap->rel, &ap->slot_desc, ap->size);
 	AwaStoreMappedRow(slot, ap->map, values, nulls);
 	ExecConstraints(ap->rri, slot, ap->estate);
 	ap->slots[ap->n++] = slot;
