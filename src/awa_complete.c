@@ -199,40 +199,6 @@ typedef struct CompleteState
 } CompleteState;
 
 /*
- * PendingArrays
- *		The (job_id, run_lease) arrays of the attempts neither finalized nor
- *		found stale yet, and when "tids" is not NULL the array of their
- *		receipts' row versions; returns their number.
- */
-static int
-PendingArrays(CompleteState *st, Datum *ids, Datum *leases, Datum *tids)
-{
-	Datum	   *a = palloc(sizeof(Datum) * Max(st->n, 1));
-	Datum	   *b = palloc(sizeof(Datum) * Max(st->n, 1));
-	Datum	   *t = palloc(sizeof(Datum) * Max(st->n, 1));
-	int			k = 0;
-	int			i;
-
-	for (i = 0; i < st->n; i++)
-	{
-		if (st->attempts[i].finalized || st->attempts[i].stale)
-			continue;
-		a[k] = Int64GetDatum(st->attempts[i].job_id);
-		b[k] = Int64GetDatum(st->attempts[i].run_lease);
-		t[k] = PointerGetDatum(&st->attempts[i].tid);
-		k++;
-	}
-	if (tids != NULL)
-		*tids = PointerGetDatum(construct_array(t, k, TIDOID, sizeof(ItemPointerData),
-												false, TYPALIGN_SHORT));
-	*ids = PointerGetDatum(construct_array(a, k, INT8OID, 8, FLOAT8PASSBYVAL,
-										   TYPALIGN_DOUBLE));
-	*leases = PointerGetDatum(construct_array(b, k, INT8OID, 8, FLOAT8PASSBYVAL,
-											  TYPALIGN_DOUBLE));
-	return k;
-}
-
-/*
  * PendingKeys
  *		The (job_id, run_lease) of the attempts neither finalized nor found
  *		stale yet, in key order, into ids[] and leases[] (room for st->n),
@@ -255,6 +221,41 @@ PendingKeys(CompleteState *st, int64 *ids, int64 *leases, ItemPointerData *tids)
 			tids[k] = st->attempts[i].tid;
 		k++;
 	}
+	return k;
+}
+
+/*
+ * PendingArrays
+ *		The (job_id, run_lease) arrays of the attempts neither finalized nor
+ *		found stale yet (PendingKeys), and when "tids" is not NULL the
+ *		array of their receipts' row versions, as SQL arrays for a
+ *		statement's parameters; returns their number.
+ */
+static int
+PendingArrays(CompleteState *st, Datum *ids, Datum *leases, Datum *tids)
+{
+	int64	   *a = palloc(sizeof(int64) * Max(st->n, 1));
+	int64	   *b = palloc(sizeof(int64) * Max(st->n, 1));
+	ItemPointerData *t = palloc(sizeof(ItemPointerData) * Max(st->n, 1));
+	Datum	   *da = palloc(sizeof(Datum) * Max(st->n, 1));
+	Datum	   *db = palloc(sizeof(Datum) * Max(st->n, 1));
+	Datum	   *dt = palloc(sizeof(Datum) * Max(st->n, 1));
+	int			k = PendingKeys(st, a, b, t);
+	int			i;
+
+	for (i = 0; i < k; i++)
+	{
+		da[i] = Int64GetDatum(a[i]);
+		db[i] = Int64GetDatum(b[i]);
+		dt[i] = PointerGetDatum(&t[i]);
+	}
+	if (tids != NULL)
+		*tids = PointerGetDatum(construct_array(dt, k, TIDOID, sizeof(ItemPointerData),
+												false, TYPALIGN_SHORT));
+	*ids = PointerGetDatum(construct_array(da, k, INT8OID, 8, FLOAT8PASSBYVAL,
+										   TYPALIGN_DOUBLE));
+	*leases = PointerGetDatum(construct_array(db, k, INT8OID, 8, FLOAT8PASSBYVAL,
+											  TYPALIGN_DOUBLE));
 	return k;
 }
 
