@@ -9,6 +9,7 @@ OBJS = \
 	src/awa_queue.o \
 	src/awa_guc.o \
 	src/awa_spi.o \
+	src/awa_planner.o \
 	src/awa_validate.o \
 	src/awa_counters.o \
 	src/awa_admin.o \

@@ -472,6 +472,10 @@ COMMENT ON FUNCTION awa.set_dlq_enabled(text, boolean) IS 'send jobs that exhaus
 -- Producers (src/awa_enqueue.c)
 -- ===================================================================
 
+-- enqueue, claim_batch and complete_batch carry only SET search_path: the
+-- planner settings of the statements they run (generic plans, no sequential
+-- scan, no JIT) are applied by src/awa_planner.c before their first
+-- statement, since the common case runs none (design decision 25).
 CREATE FUNCTION awa.enqueue(kind text, args jsonb DEFAULT '{}', queue text DEFAULT 'default',
 	priority smallint DEFAULT 2, run_at timestamptz DEFAULT NULL,
 	max_attempts smallint DEFAULT 25, metadata jsonb DEFAULT '{}',
@@ -480,10 +484,7 @@ CREATE FUNCTION awa.enqueue(kind text, args jsonb DEFAULT '{}', queue text DEFAU
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'awa_enqueue'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-SET jit = off
-SET plan_cache_mode = force_generic_plan
-SET enable_seqscan = off;
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION awa.enqueue(text, jsonb, text, smallint, timestamptz, smallint, jsonb, text[], bytea, bit, text) IS
 'enqueue one job (available now, or scheduled when run_at is in the future); returns its id';
 
@@ -507,9 +508,6 @@ RETURNS SETOF awa.claimed_job
 AS 'MODULE_PATHNAME', 'awa_claim_batch'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET jit = off
-SET plan_cache_mode = force_generic_plan
-SET enable_seqscan = off
 ROWS 100;
 COMMENT ON FUNCTION awa.claim_batch(text, integer, interval, interval) IS
 'claim up to max_jobs available jobs of a queue (best effective priority first, FIFO per lane, never waits on a lock); returns them in claim order';
@@ -519,9 +517,6 @@ RETURNS TABLE (job_id bigint, run_lease bigint)
 AS 'MODULE_PATHNAME', 'awa_complete_batch'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET jit = off
-SET plan_cache_mode = force_generic_plan
-SET enable_seqscan = off
 ROWS 100;
 COMMENT ON FUNCTION awa.complete_batch(bigint[], bigint[]) IS
 'complete running attempts in one fused statement per claim slot; returns the attempts it finalized (stale pairs are absent)';

@@ -768,6 +768,7 @@ awa_claim_batch(PG_FUNCTION_ARGS)
 	uint8	   *umasks;
 	int64	   *uids;
 	int			nunique = 0;
+	SubTransactionId planner_scope;
 
 	if (PG_ARGISNULL(0))
 		AwaValidateName(NULL, "queue");
@@ -810,6 +811,7 @@ awa_claim_batch(PG_FUNCTION_ARGS)
 	uids = palloc(sizeof(int64) * max_jobs);
 	remaining = max_jobs;
 
+	planner_scope = AwaHotPlannerBegin();
 	AwaSpiConnect();
 	while (remaining > 0 && nvisited < (AWA_PRIORITY_MAX + 1) * AWA_SHARDS_MAX)
 	{
@@ -869,6 +871,7 @@ awa_claim_batch(PG_FUNCTION_ARGS)
 		AwaUniqueSync(nunique, ukeys, umasks, uids, from, to);
 	}
 	AwaSpiFinish();
+	AwaHotPlannerEnd(planner_scope);
 	last_claim_was_empty = (remaining == max_jobs);
 	return (Datum) 0;
 }

@@ -455,6 +455,7 @@ awa_complete_batch(PG_FUNCTION_ARGS)
 	int32		current;
 	bool		prelocked;
 	CompleteState st;
+	SubTransactionId planner_scope;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -491,6 +492,7 @@ awa_complete_batch(PG_FUNCTION_ARGS)
 	st.uids = palloc(sizeof(int64) * st.n);
 	st.now = AwaNow();
 
+	planner_scope = AwaHotPlannerBegin();
 	AwaSpiConnect();
 	st.attempt_state_empty = AwaAttemptStateIsEmpty();
 	current = AwaClaimRingSlot();
@@ -542,5 +544,6 @@ awa_complete_batch(PG_FUNCTION_ARGS)
 		awa_backend_stats.complete_unique_sync_jobs += st.nunique;
 	}
 	AwaSpiFinish();
+	AwaHotPlannerEnd(planner_scope);
 	return (Datum) 0;
 }

@@ -307,6 +307,7 @@ awa_enqueue(PG_FUNCTION_ARGS)
 {
 	JobInput	in;
 	AwaJobRow	row;
+	SubTransactionId planner_scope;
 
 	memset(&in, 0, sizeof(in));
 	in.kind = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
@@ -333,9 +334,11 @@ awa_enqueue(PG_FUNCTION_ARGS)
 
 	ValidateAndBuild(&in, &row, AwaNow());
 
+	planner_scope = AwaHotPlannerBegin();
 	AwaSpiConnect();
 	EnqueueRows(&row, 1);
 	AwaSpiFinish();
+	AwaHotPlannerEnd(planner_scope);
 	PG_RETURN_INT64(row.job_id);
 }
 

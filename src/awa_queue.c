@@ -33,4 +33,5 @@ void
 _PG_init(void)
 {
 	AwaGucInit();
+	AwaPlannerInit();
 }

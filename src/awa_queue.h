@@ -85,6 +85,12 @@ extern bool awa_direct_writes;
 
 extern void AwaGucInit(void);
 
+/* planner settings of the hot functions' statements (awa_planner.c) */
+extern SubTransactionId AwaHotPlannerBegin(void);
+extern void AwaHotPlannerEnd(SubTransactionId outer);
+extern void AwaHotPlannerApply(void);
+extern void AwaPlannerInit(void);
+
 /* SPI layer (awa_spi.c) */
 extern void AwaSpiConnect(void);
 extern void AwaSpiFinish(void);

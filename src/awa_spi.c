@@ -99,6 +99,7 @@ AwaPlanExec(AwaPlan *plan, Datum *values, const char *nulls,
 {
 	int			rc;
 
+	AwaHotPlannerApply();
 	rc = SPI_execute_plan(AwaPlanGet(plan), values, nulls, read_only, tcount);
 	if (rc != expected)
 		elog(ERROR, "awa_queue: statement returned %s, expected %s\nstatement: %s",
@@ -121,6 +122,7 @@ AwaSqlExec(const char *sql, int nargs, Oid *argtypes, Datum *values,
 {
 	int			rc;
 
+	AwaHotPlannerApply();
 	rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls,
 							   read_only, tcount);
 	if (rc != expected)

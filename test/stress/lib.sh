@@ -1,4 +1,5 @@
-# test/stress/lib.sh -- TAP-style helpers shared by the storm and crash tests.
+# test/stress/lib.sh -- TAP-style helpers shared by the storm and crash tests
+# and the shell suites that compare figures (pg_cron, planner_settings).
 # The sourcing script sets $db (database) and may set $out (scratch folder
 # removed by finish); counters $passed / $failed start at 0.
 passed=0
@@ -40,6 +41,14 @@ check() {
 		ok "$1"
 	else
 		notok "$1: $r"
+	fi
+}
+# expect NAME GOT WANT: GOT (a figure the caller measured) equals WANT
+expect() {
+	if [ "$2" = "$3" ]; then
+		ok "$1"
+	else
+		notok "$1: got '$2', want '$3'"
 	fi
 }
 # have SIGNATURE: the function is installed

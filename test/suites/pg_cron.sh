@@ -11,34 +11,23 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
-passed=0
-failed=0
 db=awa_cron
+. test/stress/lib.sh
+# psql with options (lib.sh's q takes one statement)
 q() {
 	PGOPTIONS="-c client_min_messages=warning" psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$db" "$@"
 }
-check() {
-	local name=$1 got=$2 want=$3
-	if [ "$got" = "$want" ]; then
-		echo "ok - $name"
-		passed=$((passed + 1))
-	else
-		echo "not ok - $name: got '$got', want '$want'"
-		failed=$((failed + 1))
-	fi
-}
-finish() {
+# the closing line, after unscheduling the job
+finish_cron() {
 	q -c "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = 'awa-maintenance'" >/dev/null 2>&1
-	echo "$passed passed, $failed failed"
-	[ "$failed" -eq 0 ]
-	exit $?
+	finish_cron
 }
 
 q -c "DROP EXTENSION IF EXISTS awa_queue CASCADE" \
 	-c "CREATE EXTENSION IF NOT EXISTS pg_cron" \
 	-c "CREATE EXTENSION awa_queue" || {
-	failed=$((failed + 1))
-	finish
+	notok "install pg_cron and awa_queue"
+	finish_cron
 }
 
 # 4 jobs enqueued, claimed and completed in slot 0 (direct INSERTs, the same
@@ -47,10 +36,10 @@ q -f test/awa_test_helpers.sql \
 	-c "SELECT count(*) FROM pg_temp.seed_enqueue('cron', 4)" \
 	-c "SELECT count(*) FROM pg_temp.seed_claim('cron', 4)" \
 	-c "SELECT sum(pg_temp.seed_complete(job_id)) FROM awa.lease_claims" >/dev/null
-check "seeded terminal rows in slot 0" "$(q -c "SELECT count(*) FROM awa.done_entries_0")" 4
+expect "seeded terminal rows in slot 0" "$(q -c "SELECT count(*) FROM awa.done_entries_0")" 4
 
 jobid=$(q -c "SELECT cron.schedule('awa-maintenance', '* * * * *', 'SELECT awa.maintenance()')")
-check "job scheduled" "$(q -c "SELECT schedule || ' ' || command FROM cron.job WHERE jobname = 'awa-maintenance'")" \
+expect "job scheduled" "$(q -c "SELECT schedule || ' ' || command FROM cron.job WHERE jobname = 'awa-maintenance'")" \
 	"* * * * * SELECT awa.maintenance()"
 
 status=""
@@ -59,17 +48,17 @@ for _ in $(seq 1 75); do
 	[ -n "$status" ] && break
 	sleep 1
 done
-check "pg_cron ran awa.maintenance() within 75 s" "$status" succeeded
+expect "pg_cron ran awa.maintenance() within 75 s" "$status" succeeded
 if [ "$status" != succeeded ]; then
 	q -c "SELECT runid, status, return_message FROM cron.job_run_details WHERE jobid = $jobid ORDER BY runid"
 fi
 q -c "SELECT cron.unschedule($jobid)" >/dev/null
 
-check "the tick rotated the queue ring" "$(q -c "SELECT current_slot FROM awa.queue_ring_state")" 1
-check "the tick pruned slot 0" "$(q -c "SELECT (SELECT count(*) FROM awa.done_entries_0) + (SELECT count(*) FROM awa.ready_entries_0)")" 0
-check "the folded count is in the rollups" "$(q -c "SELECT pruned_completed_count FROM awa.queue_terminal_rollups WHERE queue = 'cron'")" 4
-check "slot 0 counter rows are gone" "$(q -c "SELECT count(*) FROM awa.queue_terminal_live_counts WHERE ready_slot = 0")" 0
-check "counters consistent" "$(q -c "SELECT count(*) FROM awa.verify_terminal_counters()")" 0
-check "available counts exact" "$(q -c "SELECT count(*) FROM awa.verify_available_counts()")" 0
-check "terminal total unchanged" "$(q -c "SELECT COALESCE((SELECT sum(live_terminal_count) FROM awa.queue_terminal_live_counts), 0) + (SELECT sum(pruned_completed_count) FROM awa.queue_terminal_rollups)")" 4
-finish
+expect "the tick rotated the queue ring" "$(q -c "SELECT current_slot FROM awa.queue_ring_state")" 1
+expect "the tick pruned slot 0" "$(q -c "SELECT (SELECT count(*) FROM awa.done_entries_0) + (SELECT count(*) FROM awa.ready_entries_0)")" 0
+expect "the folded count is in the rollups" "$(q -c "SELECT pruned_completed_count FROM awa.queue_terminal_rollups WHERE queue = 'cron'")" 4
+expect "slot 0 counter rows are gone" "$(q -c "SELECT count(*) FROM awa.queue_terminal_live_counts WHERE ready_slot = 0")" 0
+expect "counters consistent" "$(q -c "SELECT count(*) FROM awa.verify_terminal_counters()")" 0
+expect "available counts exact" "$(q -c "SELECT count(*) FROM awa.verify_available_counts()")" 0
+expect "terminal total unchanged" "$(q -c "SELECT COALESCE((SELECT sum(live_terminal_count) FROM awa.queue_terminal_live_counts), 0) + (SELECT sum(pruned_completed_count) FROM awa.queue_terminal_rollups)")" 4
+finish_cron
