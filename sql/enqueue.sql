@@ -147,3 +147,44 @@ SELECT * FROM awa.enqueue_many('[{"kind": "k", "run_at": "not a time"}]');
 SELECT pg_catalog.count(*) AS after FROM awa.ready_entries;
 SELECT pg_catalog.count(*) AS verify_drift FROM awa.verify_terminal_counters();
 SELECT pg_catalog.count(*) AS available_drift FROM awa.verify_available_counts();
+
+-- A remembered enqueue head (the row version this backend wrote last) is
+-- used only while it is still its lane's visible version.  rh_x's lane is
+-- advanced once through the statement path (REPEATABLE READ), which leaves
+-- the remembered version dead; rh_y's enqueues, committed one by one, get
+-- the page pruned and take that line pointer.  The next enqueue into rh_x
+-- must advance rh_x's head, not rh_y's.
+SELECT awa.enqueue('k', queue => 'rh_y') > 0 AS y1;
+SELECT awa.enqueue('k', queue => 'rh_x') > 0 AS x1;
+SELECT awa.enqueue('k', queue => 'rh_x') > 0 AS x2;
+CREATE TEMP TABLE remembered AS
+	SELECT ctid AS tid FROM awa.queue_enqueue_heads WHERE queue = 'rh_x';
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT awa.enqueue('k', queue => 'rh_x') > 0 AS x3_by_statement;
+COMMIT;
+CREATE PROCEDURE pg_temp.take_line_pointer() LANGUAGE plpgsql AS $$
+BEGIN
+	FOR i IN 1..5000 LOOP
+		PERFORM awa.enqueue('k', queue => 'rh_y');
+		COMMIT;
+		EXIT WHEN (SELECT ctid FROM awa.queue_enqueue_heads WHERE queue = 'rh_y') =
+			(SELECT tid FROM remembered);
+	END LOOP;
+END $$;
+CALL pg_temp.take_line_pointer();
+SELECT (SELECT ctid FROM awa.queue_enqueue_heads WHERE queue = 'rh_y') =
+	(SELECT tid FROM remembered) AS rh_y_took_the_line_pointer;
+CREATE TEMP TABLE before AS
+	SELECT queue, next_seq FROM awa.queue_enqueue_heads WHERE queue LIKE 'rh_%';
+SELECT value AS remembered_before FROM awa.backend_stats() WHERE name = 'enqueue_remembered_heads' \gset
+SELECT awa.enqueue('k', queue => 'rh_x') > 0 AS x4;
+SELECT h.queue, h.next_seq - b.next_seq AS advanced_by
+FROM awa.queue_enqueue_heads AS h JOIN before AS b USING (queue) ORDER BY h.queue;
+SELECT value = :remembered_before AS found_by_primary_key
+FROM awa.backend_stats() WHERE name = 'enqueue_remembered_heads';
+SELECT awa.enqueue('k', queue => 'rh_x') > 0 AS x5;
+SELECT value = :remembered_before + 1 AS then_remembered
+FROM awa.backend_stats() WHERE name = 'enqueue_remembered_heads';
+SELECT queue, available FROM awa.queue_counts('rh_x');
+SELECT pg_catalog.count(*) AS verify_drift FROM awa.verify_terminal_counters();
+SELECT pg_catalog.count(*) AS available_drift FROM awa.verify_available_counts();

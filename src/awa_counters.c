@@ -230,7 +230,7 @@ AddToCounterRows(AwaCounterDeltas *acc)
 		AwaKeyScanStart(&ks, keys, 4, GetActiveSnapshot());
 		if (!index_getnext_slot(ks.scan, ForwardScanDirection, ks.slot) ||
 			!AwaAddToColumn(ks.heap, ks.slot->tts_tid, false, GetActiveSnapshot(),
-							estate, count_att, g->delta, &before))
+							estate, count_att, g->delta, &before, NULL))
 			break;
 		awa_backend_stats.counter_direct_groups++;
 	}

@@ -225,12 +225,22 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	snapshot = GetActiveSnapshot();
 	ok = AwaQueueRingCursor(snapshot, &ring_slot, &generation);
-	nlanes = ok ? AwaEnqueueHeadsOf(first->queue, first->priority, snapshot, lanes) : -1;
-	ok = false;
-	for (i = 0; i < nlanes && !ok; i++)
+	nlanes = 0;
+	if (ok && (n > 1 || first->free_shards <= 1) &&
+		AwaRememberedEnqueueHead(heads_relid, first->queue, first->priority,
+								 first->enqueue_shard, snapshot, &tid))
+		awa_backend_stats.enqueue_remembered_heads++;
+	else
 	{
-		ok = lanes[i].shard == first->enqueue_shard;
-		tid = lanes[i].tid;
+		/* by the primary key; all the lanes of the priority (free lanes) */
+		nlanes = ok ? AwaEnqueueHeadsOf(first->queue, first->priority,
+										snapshot, lanes) : -1;
+		ok = false;
+		for (i = 0; i < nlanes && !ok; i++)
+		{
+			ok = lanes[i].shard == first->enqueue_shard;
+			tid = lanes[i].tid;
+		}
 	}
 	ready_relid = ok ? AwaRelid(psprintf("ready_entries_%d", ring_slot)) : InvalidOid;
 	if (!OidIsValid(ready_relid))
@@ -274,7 +284,10 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 			locked = true;
 		}
 		ok = AwaAddToColumn(heads, tid, locked, snapshot, estate, next_att, n,
-							&base);
+							&base, &tid);
+		if (ok)
+			AwaRememberEnqueueHead(heads_relid, first->queue, first->priority,
+								   first->enqueue_shard, &tid);
 		table_close(heads, NoLock);
 	}
 	if (ok)

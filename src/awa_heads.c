@@ -4,7 +4,8 @@
  *	  The first pick of a claim and reads, without SPI: the lane heads (is
  *	  there work? lock the only lane that has some; where is a lane's
  *	  enqueue head?), attempt_state (is it empty?), a queue's enqueue
- *	  shards, the ring cursors; AwaRelid, the OID of an awa relation.
+ *	  shards, the ring cursors; AwaRelid, the OID of an awa relation; the
+ *	  enqueue-head versions this backend wrote last.
  *
  * A worker polling an empty queue is the most frequent call a job queue
  * serves, and a claim of a queue with one lane the next.  Answering them
@@ -26,6 +27,7 @@
 
 #include "access/genam.h"
 #include "access/heapam.h"
+#include "access/htup_details.h"
 #include "access/skey.h"
 #include "access/stratnum.h"
 #include "access/table.h"
@@ -543,6 +545,131 @@ AwaEnqueueHeadsOf(text *queue, int16 priority, Snapshot snapshot,
 	}
 	pfree(lanes);
 	return n < 0 ? -1 : found;
+}
+
+/*
+ * The enqueue-head row version this backend wrote last, for the last few
+ * lanes it enqueued into.  An enqueue finds its lane's head through the
+ * primary key otherwise, and the index fetch walks the row's HOT chain from
+ * its root: every enqueue adds a version, and with fillfactor 50 a page
+ * gathers some fifty of them before it is pruned, so the walk was most of a
+ * one-job enqueue's head lookup.  A remembered version is only a hint: it is
+ * used when it is still the version the snapshot sees and still the same
+ * lane's row (a pruned line pointer can be reused by any row of the page).
+ */
+#define REMEMBERED_HEADS 8
+
+typedef struct RememberedHead
+{
+	Oid			relid;			/* queue_enqueue_heads; InvalidOid: free */
+	int16		priority;
+	int16		shard;
+	ItemPointerData tid;
+	int			queue_len;
+	char		queue[AWA_NAME_MAX_BYTES];
+} RememberedHead;
+
+static RememberedHead remembered_heads[REMEMBERED_HEADS];
+static int	remembered_next;	/* the entry to reuse next */
+
+/* the entry of a lane, or NULL */
+static RememberedHead *
+FindRememberedHead(Oid relid, text *queue, int16 priority, int16 shard)
+{
+	int			len = VARSIZE_ANY_EXHDR(queue);
+	int			i;
+
+	for (i = 0; i < REMEMBERED_HEADS; i++)
+	{
+		RememberedHead *e = &remembered_heads[i];
+
+		if (e->relid == relid && e->priority == priority &&
+			e->shard == shard && e->queue_len == len &&
+			memcmp(e->queue, VARDATA_ANY(queue), len) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+/*
+ * AwaRememberEnqueueHead
+ *		Note "tid" as the lane's enqueue-head version this backend wrote
+ *		last.  No lock, no read.
+ */
+void
+AwaRememberEnqueueHead(Oid relid, text *queue, int16 priority, int16 shard,
+					   ItemPointer tid)
+{
+	RememberedHead *e = FindRememberedHead(relid, queue, priority, shard);
+	int			len = VARSIZE_ANY_EXHDR(queue);
+
+	if (len > AWA_NAME_MAX_BYTES)
+		return;
+	if (e == NULL)
+	{
+		e = &remembered_heads[remembered_next];
+		remembered_next = (remembered_next + 1) % REMEMBERED_HEADS;
+		e->relid = relid;
+		e->priority = priority;
+		e->shard = shard;
+		e->queue_len = len;
+		memcpy(e->queue, VARDATA_ANY(queue), len);
+	}
+	e->tid = *tid;
+}
+
+/*
+ * AwaRememberedEnqueueHead
+ *		The lane's enqueue-head version in *tid when the one this backend
+ *		remembers is the version the snapshot sees (then it is the version
+ *		a primary-key lookup would return: one version of a row is visible
+ *		to a snapshot); false otherwise, and the caller looks it up.  Prunes
+ *		the page when it is due, as an index fetch would.  AccessShareLock on
+ *		the table; no row lock.
+ */
+bool
+AwaRememberedEnqueueHead(Oid relid, text *queue, int16 priority, int16 shard,
+						 Snapshot snapshot, ItemPointer tid)
+{
+	RememberedHead *e = FindRememberedHead(relid, queue, priority, shard);
+	Relation	rel;
+	HeapTupleData tuple;
+	Buffer		buffer;
+	bool		same = false;
+
+	if (e == NULL)
+		return false;
+	rel = table_open(relid, AccessShareLock);
+	tuple.t_self = e->tid;
+	if (ItemPointerGetBlockNumber(&e->tid) < RelationGetNumberOfBlocks(rel) &&
+		heap_fetch(rel, snapshot, &tuple, &buffer, false))
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		AttrNumber	queue_att = AwaAttnum(relid, "queue");
+		AttrNumber	priority_att = AwaAttnum(relid, "priority");
+		AttrNumber	shard_att = AwaAttnum(relid, "enqueue_shard");
+		bool		isnull;
+
+		if (queue_att != InvalidAttrNumber &&
+			priority_att != InvalidAttrNumber && shard_att != InvalidAttrNumber &&
+			DatumGetInt16(heap_getattr(&tuple, priority_att, desc, &isnull)) == priority &&
+			DatumGetInt16(heap_getattr(&tuple, shard_att, desc, &isnull)) == shard)
+		{
+			text	   *q = DatumGetTextPP(heap_getattr(&tuple, queue_att, desc,
+														&isnull));
+
+			same = VARSIZE_ANY_EXHDR(q) == VARSIZE_ANY_EXHDR(queue) &&
+				memcmp(VARDATA_ANY(q), VARDATA_ANY(queue),
+					   VARSIZE_ANY_EXHDR(queue)) == 0;
+		}
+		/* after the tuple is read: pruning may move it within the page */
+		heap_page_prune_opt(rel, buffer);
+		ReleaseBuffer(buffer);
+	}
+	table_close(rel, NoLock);
+	if (same)
+		*tid = e->tid;
+	return same;
 }
 
 /*

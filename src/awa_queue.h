@@ -325,6 +325,11 @@ typedef struct AwaEnqueueHead
 } AwaEnqueueHead;
 extern int	AwaEnqueueHeadsOf(text *queue, int16 priority, Snapshot snapshot,
 							  AwaEnqueueHead *out);
+extern void AwaRememberEnqueueHead(Oid relid, text *queue, int16 priority,
+								   int16 shard, ItemPointer tid);
+extern bool AwaRememberedEnqueueHead(Oid relid, text *queue, int16 priority,
+									 int16 shard, Snapshot snapshot,
+									 ItemPointer tid);
 
 /* shared by the writes that bypass the executor (awa_tam.c) */
 #define AWA_MAP_MAX_COLUMNS 24
@@ -352,7 +357,7 @@ extern void AwaAppendRow(AwaAppend *ap, const Datum *values, const bool *nulls);
 extern void AwaAppendFinish(AwaAppend *ap, bool write);
 extern bool AwaAddToColumn(Relation rel, ItemPointerData tid, bool locked,
 						   Snapshot snapshot, EState *estate, AttrNumber att,
-						   int64 delta, int64 *old);
+						   int64 delta, int64 *old, ItemPointer new_tid);
 
 /* the ready write of one lane without the executor (awa_direct.c) */
 extern bool AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n);
@@ -387,6 +392,8 @@ typedef struct AwaBackendStats
 									 * (awa_heads.c) */
 	int64		enqueue_direct_rows;	/* ready rows written by
 										 * AwaDirectInsertOneReady */
+	int64		enqueue_remembered_heads;	/* enqueue heads found from the
+											 * version written last */
 	int64		claim_direct_picks; /* lanes locked by AwaPickLane */
 	int64		claim_direct_lanes; /* lanes claimed from by
 									 * AwaDirectClaimLane */

@@ -46,6 +46,7 @@ awa_backend_stats_fn(PG_FUNCTION_ARGS)
 		{"enqueue_fused_statements", awa_backend_stats.enqueue_fused_statements},
 		{"enqueue_lane_statements", awa_backend_stats.enqueue_lane_statements},
 		{"enqueue_direct_rows", awa_backend_stats.enqueue_direct_rows},
+		{"enqueue_remembered_heads", awa_backend_stats.enqueue_remembered_heads},
 		{"claim_lane_statements", awa_backend_stats.claim_lane_statements},
 		{"claim_general_statements", awa_backend_stats.claim_general_statements},
 		{"claim_busy_retries", awa_backend_stats.claim_busy_retries},

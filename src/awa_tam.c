@@ -270,11 +270,13 @@ AwaIndexUpdatedRow(Relation rel, HeapTuple newtup, EState *estate)
  *		for a transaction that holds the row; when that one committed a
  *		newer version, locks the newer one and adds to it instead (what
  *		EvalPlanQual does).  Index entries when the update is not heap-only.
- *		False when the row is gone (deleted meanwhile): nothing written.
+ *		The new version's TID in *new_tid when not NULL.  False when the row
+ *		is gone (deleted meanwhile): nothing written.
  */
 bool
 AwaAddToColumn(Relation rel, ItemPointerData tid, bool locked, Snapshot snapshot,
-			   EState *estate, AttrNumber att, int64 delta, int64 *old)
+			   EState *estate, AttrNumber att, int64 delta, int64 *old,
+			   ItemPointer new_tid)
 {
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	CommandId	cid = GetCurrentCommandId(true);
@@ -308,6 +310,8 @@ AwaAddToColumn(Relation rel, ItemPointerData tid, bool locked, Snapshot snapshot
 			case TM_Ok:
 				done = true;
 				AwaIndexUpdatedRow(rel, newtup, estate);
+				if (new_tid != NULL)
+					*new_tid = newtup->t_self;
 				break;
 			case TM_Updated:
 				/* another writer committed a newer version: lock that one */
