@@ -187,8 +187,44 @@ SELECT * FROM awa.claim_batch('q', 1, '0 seconds');
 SELECT * FROM awa.claim_batch('q', 1, '-1 minute');
 SELECT * FROM awa.claim_batch('q', 1, '1 minute', NULL);
 SELECT * FROM awa.claim_batch('q', 1, '1 minute', '-1 second');
+
+-- A remembered claim-head version (awa_heads.c: the version a claim found,
+-- locked or wrote last) is used only while it is still its lane's visible
+-- version.  cx's claim head is advanced once through the statement path
+-- (REPEATABLE READ), which leaves the remembered version dead; cy's
+-- claims, committed one by one, get the page pruned and take that line
+-- pointer.  The next claim from cx must take cx's job and advance cx's
+-- claim head, not cy's.
+SELECT pg_catalog.count(*) AS cy_jobs FROM awa.enqueue_many((
+	SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('kind', 'k', 'queue', 'rh_cy'))
+	FROM pg_catalog.generate_series(1, 3000)));
+SELECT pg_catalog.count(*) AS cx_jobs FROM awa.enqueue_many(
+	'[{"kind": "k", "queue": "rh_cx"}, {"kind": "k", "queue": "rh_cx"}, {"kind": "k", "queue": "rh_cx"}]');
+SELECT pg_catalog.count(*) AS cx_first FROM awa.claim_batch('rh_cx', 1);
+CREATE TEMP TABLE remembered_claim AS
+	SELECT ctid AS tid FROM awa.queue_claim_heads WHERE queue = 'rh_cx';
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT pg_catalog.count(*) AS cx_second_by_statement FROM awa.claim_batch('rh_cx', 1);
+COMMIT;
+\set ECHO none
+\ir test/awa_test_helpers.sql
+\set ECHO all
+SELECT tid AS remembered_claim_tid FROM remembered_claim \gset
+CALL pg_temp.churn_until_head_at('awa.queue_claim_heads', 'rh_cy',
+	:'remembered_claim_tid', $$SELECT pg_catalog.count(*) FROM awa.claim_batch('rh_cy', 1)$$);
+SELECT (SELECT ctid FROM awa.queue_claim_heads WHERE queue = 'rh_cy') =
+	(SELECT tid FROM remembered_claim) AS rh_cy_took_the_line_pointer;
+CREATE TEMP TABLE claim_before AS
+	SELECT queue, claim_seq FROM awa.queue_claim_heads WHERE queue LIKE 'rh_c%';
+SELECT pg_catalog.count(*) AS cx_third FROM awa.claim_batch('rh_cx', 1);
+SELECT queue, lane_seq FROM awa.lease_claims WHERE queue LIKE 'rh_cx' ORDER BY lane_seq;
+SELECT h.queue, h.claim_seq - b.claim_seq AS advanced_by
+FROM awa.queue_claim_heads AS h JOIN claim_before AS b USING (queue) ORDER BY h.queue;
+SELECT queue, available, running FROM awa.queue_counts('rh_cx');
+
 \set VERBOSITY terse
 SELECT pg_catalog.count(*) AS verify_drift FROM awa.verify_terminal_counters();
 SELECT pg_catalog.count(*) AS available_drift FROM awa.verify_available_counts();
 DELETE FROM awa.queue_ring_state;
 DELETE FROM awa.claim_ring_state;
+

@@ -162,16 +162,12 @@ CREATE TEMP TABLE remembered AS
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT awa.enqueue('k', queue => 'rh_x') > 0 AS x3_by_statement;
 COMMIT;
-CREATE PROCEDURE pg_temp.take_line_pointer() LANGUAGE plpgsql AS $$
-BEGIN
-	FOR i IN 1..5000 LOOP
-		PERFORM awa.enqueue('k', queue => 'rh_y');
-		COMMIT;
-		EXIT WHEN (SELECT ctid FROM awa.queue_enqueue_heads WHERE queue = 'rh_y') =
-			(SELECT tid FROM remembered);
-	END LOOP;
-END $$;
-CALL pg_temp.take_line_pointer();
+\set ECHO none
+\ir test/awa_test_helpers.sql
+\set ECHO all
+SELECT tid AS remembered_tid FROM remembered \gset
+CALL pg_temp.churn_until_head_at('awa.queue_enqueue_heads', 'rh_y',
+	:'remembered_tid', $$SELECT awa.enqueue('k', queue => 'rh_y')$$);
 SELECT (SELECT ctid FROM awa.queue_enqueue_heads WHERE queue = 'rh_y') =
 	(SELECT tid FROM remembered) AS rh_y_took_the_line_pointer;
 CREATE TEMP TABLE before AS

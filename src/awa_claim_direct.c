@@ -255,7 +255,8 @@ MetadataOf(Jsonb *payload, Datum empty)
  *		claim_seq = GREATEST(claim_seq, next_claim_seq), last_claimed_slot =
  *		last_slot on the lane's claim-head row, which the caller holds
  *		FOR UPDATE: its version visible to "snapshot" (taken after the
- *		lock, so the latest) is found through the primary key and updated
+ *		lock, so the latest) is found from the version remembered for the
+ *		lane (the one the lock took) or through the primary key, and updated
  *		with heap_update, its index entries added when the update is not
  *		heap-only.  False, with nothing written, when the row or a column
  *		cannot be found.  RowExclusiveLock on the table, as an UPDATE takes.
@@ -279,12 +280,18 @@ AdvanceClaimHead(text *queue, int16 priority, int16 shard, int64 next_claim_seq,
 		AwaKeyScanEnd(&ks);
 		return false;
 	}
-	AwaScanKeyEq(&keys[0], 1, F_TEXTEQ, ks.index->rd_indcollation[0],
-				 PointerGetDatum(queue));
-	AwaScanKeyEq(&keys[1], 2, F_INT2EQ, InvalidOid, Int16GetDatum(priority));
-	AwaScanKeyEq(&keys[2], 3, F_INT2EQ, InvalidOid, Int16GetDatum(shard));
-	AwaKeyScanStart(&ks, keys, 3, snapshot);
-	found = index_getnext_slot(ks.scan, ForwardScanDirection, ks.slot);
+	ks.slot = table_slot_create(ks.heap, NULL);
+	found = AwaFetchRememberedHead(ks.heap, queue, priority, shard, snapshot,
+								   ks.slot);
+	if (!found)
+	{
+		AwaScanKeyEq(&keys[0], 1, F_TEXTEQ, ks.index->rd_indcollation[0],
+					 PointerGetDatum(queue));
+		AwaScanKeyEq(&keys[1], 2, F_INT2EQ, InvalidOid, Int16GetDatum(priority));
+		AwaScanKeyEq(&keys[2], 3, F_INT2EQ, InvalidOid, Int16GetDatum(shard));
+		AwaKeyScanStart(&ks, keys, 3, snapshot);
+		found = index_getnext_slot(ks.scan, ForwardScanDirection, ks.slot);
+	}
 	if (found)
 	{
 		bool		isnull;
@@ -314,6 +321,7 @@ AdvanceClaimHead(text *queue, int16 priority, int16 shard, int64 next_claim_seq,
 			elog(ERROR, "awa_queue: unexpected result %d updating a locked claim head",
 				 (int) result);
 		AwaIndexUpdatedRow(ks.heap, newtup, estate);
+		AwaRememberHead(relid, queue, priority, shard, &newtup->t_self);
 		if (should_free)
 			heap_freetuple(oldtup);
 	}

@@ -227,7 +227,7 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 	ok = AwaQueueRingCursor(snapshot, &ring_slot, &generation);
 	nlanes = 0;
 	if (ok && (n > 1 || first->free_shards <= 1) &&
-		AwaRememberedEnqueueHead(heads_relid, first->queue, first->priority,
+		AwaRememberedHeadVersion(heads_relid, first->queue, first->priority,
 								 first->enqueue_shard, snapshot, &tid))
 		awa_backend_stats.enqueue_remembered_heads++;
 	else
@@ -286,8 +286,8 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 		ok = AwaAddToColumn(heads, tid, locked, snapshot, estate, next_att, n,
 							&base, &tid);
 		if (ok)
-			AwaRememberEnqueueHead(heads_relid, first->queue, first->priority,
-								   first->enqueue_shard, &tid);
+			AwaRememberHead(heads_relid, first->queue, first->priority,
+							first->enqueue_shard, &tid);
 		table_close(heads, NoLock);
 	}
 	if (ok)

@@ -28,6 +28,8 @@
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/itup.h"
+#include "access/relscan.h"
 #include "access/skey.h"
 #include "access/stratnum.h"
 #include "access/table.h"
@@ -193,10 +195,9 @@ void
 AwaKeyScanStart(AwaKeyScan *ks, ScanKey keys, int nkeys, Snapshot snapshot)
 {
 	if (ks->scan == NULL)
-	{
 		ks->scan = index_beginscan(ks->heap, ks->index, snapshot, nkeys, 0);
+	if (ks->slot == NULL)
 		ks->slot = table_slot_create(ks->heap, NULL);
-	}
 	index_rescan(ks->scan, keys, nkeys, NULL, 0);
 }
 
@@ -221,10 +222,12 @@ AwaKeyScanEnd(AwaKeyScan *ks)
  *		Open table "relid" and its primary key (AccessShareLock each, as a
  *		SELECT takes) and start a scan of the rows whose first key column,
  *		the queue name, equals "queue", compared with the index's
- *		collation.  False when the table has no primary key.
+ *		collation; with "want_itup", the scan returns each index tuple too
+ *		(scan->xs_itup).  False when the table has no primary key.
  */
 static bool
-BeginQueueKeyScan(Oid relid, text *queue, Snapshot snapshot, AwaKeyScan *ks)
+BeginQueueKeyScan(Oid relid, text *queue, Snapshot snapshot, bool want_itup,
+				  AwaKeyScan *ks)
 {
 	ScanKeyData key;
 
@@ -232,8 +235,188 @@ BeginQueueKeyScan(Oid relid, text *queue, Snapshot snapshot, AwaKeyScan *ks)
 		return false;
 	AwaScanKeyEq(&key, 1, F_TEXTEQ, ks->index->rd_indcollation[0],
 				 PointerGetDatum(queue));
+	if (want_itup)
+	{
+		/* asked before the first rescan, where the B-tree sets up for it */
+		ks->scan = index_beginscan(ks->heap, ks->index, snapshot, 1, 0);
+		ks->scan->xs_want_itup = true;
+	}
 	AwaKeyScanStart(ks, &key, 1, snapshot);
 	return true;
+}
+
+/*
+ * Head row versions, remembered by lane.  A head row gets a new version on
+ * every enqueue (claim) of its lane, and a primary-key lookup walks the
+ * row's HOT chain from its root, the one TID the index holds, through every
+ * version not pruned yet: with fillfactor 50 (SPEC §2) a page gathers some
+ * fifty before it is pruned, and these walks were a fifth of a one-job
+ * cycle's instructions.  So each backend remembers, for the last lanes it
+ * met, the version of each head row it last found, locked or wrote
+ * (AwaRememberHead), and looks there first (AwaFetchRememberedHead): that
+ * version when the snapshot sees it, else the one reached by following its
+ * updates (table_tuple_get_latest_tid, which checks that each step
+ * continues the one before).  What is found counts only when the snapshot
+ * sees it and it is the lane's row (queue, priority and shard compared: a
+ * pruned line pointer can be reused by any row of the page); one version
+ * of a row is visible to a snapshot, so it is then exactly the version the
+ * lookup would return.  Otherwise the lookup decides, as before (design
+ * decision 42).
+ */
+#define REMEMBERED_HEADS 16
+
+typedef struct RememberedHead
+{
+	Oid			relid;			/* a head table; InvalidOid: free */
+	int16		priority;
+	int16		shard;
+	ItemPointerData tid;
+	int			queue_len;
+	char		queue[AWA_NAME_MAX_BYTES];
+} RememberedHead;
+
+static RememberedHead remembered_heads[REMEMBERED_HEADS];
+static int	remembered_next;	/* the entry to reuse next */
+
+/* the entry of a lane's row in table "relid", or NULL */
+static RememberedHead *
+FindRememberedHead(Oid relid, text *queue, int16 priority, int16 shard)
+{
+	int			len = VARSIZE_ANY_EXHDR(queue);
+	int			i;
+
+	for (i = 0; i < REMEMBERED_HEADS; i++)
+	{
+		RememberedHead *e = &remembered_heads[i];
+
+		if (e->relid == relid && e->priority == priority &&
+			e->shard == shard && e->queue_len == len &&
+			memcmp(e->queue, VARDATA_ANY(queue), len) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+/*
+ * AwaRememberHead
+ *		Note "tid" as the version of the lane's row in head table "relid"
+ *		this backend found, locked or wrote last.  No lock, no read.
+ */
+void
+AwaRememberHead(Oid relid, text *queue, int16 priority, int16 shard,
+				ItemPointer tid)
+{
+	RememberedHead *e = FindRememberedHead(relid, queue, priority, shard);
+	int			len = VARSIZE_ANY_EXHDR(queue);
+
+	if (len > AWA_NAME_MAX_BYTES)
+		return;
+	if (e == NULL)
+	{
+		e = &remembered_heads[remembered_next];
+		remembered_next = (remembered_next + 1) % REMEMBERED_HEADS;
+		e->relid = relid;
+		e->priority = priority;
+		e->shard = shard;
+		e->queue_len = len;
+		memcpy(e->queue, VARDATA_ANY(queue), len);
+	}
+	e->tid = *tid;
+}
+
+/* whether the row in "slot" (of head table "rel") is the lane's */
+static bool
+SlotIsLane(Relation rel, TupleTableSlot *slot, text *queue, int16 priority,
+		   int16 shard)
+{
+	Oid			relid = RelationGetRelid(rel);
+	AttrNumber	queue_att = AwaAttnum(relid, "queue");
+	AttrNumber	priority_att = AwaAttnum(relid, "priority");
+	AttrNumber	shard_att = AwaAttnum(relid, "enqueue_shard");
+	bool		isnull;
+	text	   *q;
+
+	if (queue_att == InvalidAttrNumber || priority_att == InvalidAttrNumber ||
+		shard_att == InvalidAttrNumber ||
+		DatumGetInt16(slot_getattr(slot, priority_att, &isnull)) != priority ||
+		DatumGetInt16(slot_getattr(slot, shard_att, &isnull)) != shard)
+		return false;
+	q = DatumGetTextPP(slot_getattr(slot, queue_att, &isnull));
+	return VARSIZE_ANY_EXHDR(q) == VARSIZE_ANY_EXHDR(queue) &&
+		memcmp(VARDATA_ANY(q), VARDATA_ANY(queue), VARSIZE_ANY_EXHDR(queue)) == 0;
+}
+
+/*
+ * AwaFetchRememberedHead
+ *		Into "slot" (of head table "rel"), the version of the lane's row the
+ *		snapshot sees, found from the version remembered for it (see above);
+ *		false when none is remembered or it does not lead to one.  Prunes
+ *		the page first when due, as an index fetch would, so that the heads
+ *		keep their heap-only updates when nothing else reads them.  No lock
+ *		beyond the caller's.
+ */
+bool
+AwaFetchRememberedHead(Relation rel, text *queue, int16 priority, int16 shard,
+					   Snapshot snapshot, TupleTableSlot *slot)
+{
+	RememberedHead *e = FindRememberedHead(RelationGetRelid(rel), queue,
+										   priority, shard);
+	ItemPointerData tid;
+	Buffer		buffer;
+	bool		found;
+
+	if (e == NULL ||
+		ItemPointerGetBlockNumber(&e->tid) >= RelationGetNumberOfBlocks(rel))
+		return false;
+	tid = e->tid;
+	buffer = ReadBuffer(rel, ItemPointerGetBlockNumber(&tid));
+	heap_page_prune_opt(rel, buffer);
+	ReleaseBuffer(buffer);
+	found = table_tuple_fetch_row_version(rel, &tid, snapshot, slot);
+	if (!found)
+	{
+		TableScanDesc scan = table_beginscan_tid(rel, snapshot);
+
+		table_tuple_get_latest_tid(scan, &tid);
+		table_endscan(scan);
+		found = !ItemPointerEquals(&tid, &e->tid) &&
+			table_tuple_fetch_row_version(rel, &tid, snapshot, slot);
+	}
+	return found && SlotIsLane(rel, slot, queue, priority, shard);
+}
+
+/*
+ * AwaRememberedHeadVersion
+ *		The TID of the version of the lane's row in head table "relid" the
+ *		snapshot sees, when AwaFetchRememberedHead finds it; false otherwise
+ *		(the caller looks it up).  AccessShareLock on the table.
+ */
+bool
+AwaRememberedHeadVersion(Oid relid, text *queue, int16 priority, int16 shard,
+						 Snapshot snapshot, ItemPointer tid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	bool		found = AwaFetchRememberedHead(rel, queue, priority, shard,
+											   snapshot, slot);
+
+	if (found)
+		*tid = slot->tts_tid;
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, NoLock);
+	return found;
+}
+
+/* the index column of heap column "att", 0 when the index has none */
+static int
+IndexColumnOf(Relation index, AttrNumber att)
+{
+	int			i;
+
+	for (i = 0; i < index->rd_index->indnatts; i++)
+		if (index->rd_index->indkey.values[i] == att)
+			return i + 1;
+	return 0;
 }
 
 /*
@@ -243,8 +426,11 @@ BeginQueueKeyScan(Oid relid, text *queue, Snapshot snapshot, AwaKeyScan *ks)
  *		as the position and, when "lastcol" is not NULL, that column as
  *		last_slot.  Returns the number of rows, or -1 when the table, its
  *		primary key or a column cannot be found, or the queue has more
- *		than "max" lanes (the caller then falls back to SQL).  Takes
- *		AccessShareLock on the table and its primary key, as a SELECT would.
+ *		than "max" lanes (the caller then falls back to SQL).  Each row is
+ *		the version the snapshot sees, found from the version remembered
+ *		for its lane (AwaFetchRememberedHead) or by the index fetch.
+ *		Takes AccessShareLock on the table and its primary key, as a SELECT
+ *		would.
  */
 static int
 ScanQueueHeads(const char *relname, const char *seqcol, const char *lastcol,
@@ -255,7 +441,9 @@ ScanQueueHeads(const char *relname, const char *seqcol, const char *lastcol,
 	AttrNumber	shard_att;
 	AttrNumber	seq_att;
 	AttrNumber	last_att = InvalidAttrNumber;
-	AwaKeyScan ks;
+	int			priority_col;
+	int			shard_col;
+	AwaKeyScan	ks;
 	int			n = 0;
 
 	if (!OidIsValid(relid))
@@ -269,19 +457,46 @@ ScanQueueHeads(const char *relname, const char *seqcol, const char *lastcol,
 		seq_att == InvalidAttrNumber ||
 		(lastcol != NULL && last_att == InvalidAttrNumber))
 		return -1;
-	if (!BeginQueueKeyScan(relid, queue, snapshot, &ks))
+	if (!BeginQueueKeyScan(relid, queue, snapshot, true, &ks))
 		return -1;
-	while (index_getnext_slot(ks.scan, ForwardScanDirection, ks.slot))
+	priority_col = IndexColumnOf(ks.index, priority_att);
+	shard_col = IndexColumnOf(ks.index, shard_att);
+	while (index_getnext_tid(ks.scan, ForwardScanDirection) != NULL)
 	{
 		bool		isnull;
+		int16		priority;
+		int16		shard;
 
+		/* the entry's lane (the scan key fixes the queue) */
+		if (ks.scan->xs_itup == NULL || priority_col == 0 || shard_col == 0)
+		{
+			n = -1;
+			break;
+		}
+		priority = DatumGetInt16(index_getattr(ks.scan->xs_itup, priority_col,
+											   ks.scan->xs_itupdesc, &isnull));
+		shard = DatumGetInt16(index_getattr(ks.scan->xs_itup, shard_col,
+											ks.scan->xs_itupdesc, &isnull));
+		if (!AwaFetchRememberedHead(ks.heap, queue, priority, shard, snapshot,
+									ks.slot) &&
+			!index_fetch_heap(ks.scan, ks.slot))
+			continue;
+		AwaRememberHead(relid, queue, priority, shard, &ks.slot->tts_tid);
+
+		/*
+		 * A row with two index entries (after an update that was not
+		 * heap-only) is found from both when its version is remembered;
+		 * the entries are adjacent.
+		 */
+		if (n > 0 && out[n - 1].priority == priority && out[n - 1].shard == shard)
+			continue;
 		if (n >= max)
 		{
 			n = -1;
 			break;
 		}
-		out[n].priority = DatumGetInt16(slot_getattr(ks.slot, priority_att, &isnull));
-		out[n].shard = DatumGetInt16(slot_getattr(ks.slot, shard_att, &isnull));
+		out[n].priority = priority;
+		out[n].shard = shard;
 		out[n].seq = DatumGetInt64(slot_getattr(ks.slot, seq_att, &isnull));
 		out[n].last_slot = -1;
 		if (lastcol != NULL)
@@ -370,7 +585,7 @@ QueueMetaColumn(text *queue, Snapshot snapshot, const char *column, Datum *value
 		return false;
 	att = AwaAttnum(relid, column);
 	if (att == InvalidAttrNumber ||
-		!BeginQueueKeyScan(relid, queue, snapshot, &ks))
+		!BeginQueueKeyScan(relid, queue, snapshot, false, &ks))
 		return false;
 	if (index_getnext_slot(ks.scan, ForwardScanDirection, ks.slot))
 	{
@@ -548,131 +763,6 @@ AwaEnqueueHeadsOf(text *queue, int16 priority, Snapshot snapshot,
 }
 
 /*
- * The enqueue-head row version this backend wrote last, for the last few
- * lanes it enqueued into.  An enqueue finds its lane's head through the
- * primary key otherwise, and the index fetch walks the row's HOT chain from
- * its root: every enqueue adds a version, and with fillfactor 50 a page
- * gathers some fifty of them before it is pruned, so the walk was most of a
- * one-job enqueue's head lookup.  A remembered version is only a hint: it is
- * used when it is still the version the snapshot sees and still the same
- * lane's row (a pruned line pointer can be reused by any row of the page).
- */
-#define REMEMBERED_HEADS 8
-
-typedef struct RememberedHead
-{
-	Oid			relid;			/* queue_enqueue_heads; InvalidOid: free */
-	int16		priority;
-	int16		shard;
-	ItemPointerData tid;
-	int			queue_len;
-	char		queue[AWA_NAME_MAX_BYTES];
-} RememberedHead;
-
-static RememberedHead remembered_heads[REMEMBERED_HEADS];
-static int	remembered_next;	/* the entry to reuse next */
-
-/* the entry of a lane, or NULL */
-static RememberedHead *
-FindRememberedHead(Oid relid, text *queue, int16 priority, int16 shard)
-{
-	int			len = VARSIZE_ANY_EXHDR(queue);
-	int			i;
-
-	for (i = 0; i < REMEMBERED_HEADS; i++)
-	{
-		RememberedHead *e = &remembered_heads[i];
-
-		if (e->relid == relid && e->priority == priority &&
-			e->shard == shard && e->queue_len == len &&
-			memcmp(e->queue, VARDATA_ANY(queue), len) == 0)
-			return e;
-	}
-	return NULL;
-}
-
-/*
- * AwaRememberEnqueueHead
- *		Note "tid" as the lane's enqueue-head version this backend wrote
- *		last.  No lock, no read.
- */
-void
-AwaRememberEnqueueHead(Oid relid, text *queue, int16 priority, int16 shard,
-					   ItemPointer tid)
-{
-	RememberedHead *e = FindRememberedHead(relid, queue, priority, shard);
-	int			len = VARSIZE_ANY_EXHDR(queue);
-
-	if (len > AWA_NAME_MAX_BYTES)
-		return;
-	if (e == NULL)
-	{
-		e = &remembered_heads[remembered_next];
-		remembered_next = (remembered_next + 1) % REMEMBERED_HEADS;
-		e->relid = relid;
-		e->priority = priority;
-		e->shard = shard;
-		e->queue_len = len;
-		memcpy(e->queue, VARDATA_ANY(queue), len);
-	}
-	e->tid = *tid;
-}
-
-/*
- * AwaRememberedEnqueueHead
- *		The lane's enqueue-head version in *tid when the one this backend
- *		remembers is the version the snapshot sees (then it is the version
- *		a primary-key lookup would return: one version of a row is visible
- *		to a snapshot); false otherwise, and the caller looks it up.  Prunes
- *		the page when it is due, as an index fetch would.  AccessShareLock on
- *		the table; no row lock.
- */
-bool
-AwaRememberedEnqueueHead(Oid relid, text *queue, int16 priority, int16 shard,
-						 Snapshot snapshot, ItemPointer tid)
-{
-	RememberedHead *e = FindRememberedHead(relid, queue, priority, shard);
-	Relation	rel;
-	HeapTupleData tuple;
-	Buffer		buffer;
-	bool		same = false;
-
-	if (e == NULL)
-		return false;
-	rel = table_open(relid, AccessShareLock);
-	tuple.t_self = e->tid;
-	if (ItemPointerGetBlockNumber(&e->tid) < RelationGetNumberOfBlocks(rel) &&
-		heap_fetch(rel, snapshot, &tuple, &buffer, false))
-	{
-		TupleDesc	desc = RelationGetDescr(rel);
-		AttrNumber	queue_att = AwaAttnum(relid, "queue");
-		AttrNumber	priority_att = AwaAttnum(relid, "priority");
-		AttrNumber	shard_att = AwaAttnum(relid, "enqueue_shard");
-		bool		isnull;
-
-		if (queue_att != InvalidAttrNumber &&
-			priority_att != InvalidAttrNumber && shard_att != InvalidAttrNumber &&
-			DatumGetInt16(heap_getattr(&tuple, priority_att, desc, &isnull)) == priority &&
-			DatumGetInt16(heap_getattr(&tuple, shard_att, desc, &isnull)) == shard)
-		{
-			text	   *q = DatumGetTextPP(heap_getattr(&tuple, queue_att, desc,
-														&isnull));
-
-			same = VARSIZE_ANY_EXHDR(q) == VARSIZE_ANY_EXHDR(queue) &&
-				memcmp(VARDATA_ANY(q), VARDATA_ANY(queue),
-					   VARSIZE_ANY_EXHDR(queue)) == 0;
-		}
-		/* after the tuple is read: pruning may move it within the page */
-		heap_page_prune_opt(rel, buffer);
-		ReleaseBuffer(buffer);
-	}
-	table_close(rel, NoLock);
-	if (same)
-		*tid = e->tid;
-	return same;
-}
-
-/*
  * LockClaimHead
  *		Lock the claim-head row version "tid" FOR UPDATE SKIP LOCKED (in
  *		READ COMMITTED: the latest version of the row, as LockRows does) and
@@ -683,9 +773,10 @@ AwaRememberedEnqueueHead(Oid relid, text *queue, int16 priority, int16 shard,
  *		judge).  RowShareLock on the table, as SELECT FOR UPDATE takes.
  */
 static AwaLanePick
-LockClaimHead(ItemPointer tid, Snapshot snapshot, int64 *claim_seq,
-			  int32 *last_slot)
+LockClaimHead(text *queue, const LanePosition *lane, Snapshot snapshot,
+			  int64 *claim_seq, int32 *last_slot)
 {
+	ItemPointerData tid = lane->tid;
 	Oid			relid = AwaRelid("queue_claim_heads");
 	AttrNumber	seq_att;
 	AttrNumber	last_att;
@@ -703,7 +794,7 @@ LockClaimHead(ItemPointer tid, Snapshot snapshot, int64 *claim_seq,
 		return AWA_LANE_ASK_SQL;
 	heap = table_open(relid, RowShareLock);
 	slot = table_slot_create(heap, NULL);
-	result = table_tuple_lock(heap, tid, snapshot, slot,
+	result = table_tuple_lock(heap, &tid, snapshot, slot,
 							  GetCurrentCommandId(true), LockTupleExclusive,
 							  LockWaitSkip, TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
 							  &tmfd);
@@ -716,6 +807,9 @@ LockClaimHead(ItemPointer tid, Snapshot snapshot, int64 *claim_seq,
 		last = slot_getattr(slot, last_att, &isnull);
 		*last_slot = isnull ? -1 : DatumGetInt32(last);
 		pick = AWA_LANE_LOCKED;
+		/* the latest version: the claim's head update starts from it */
+		AwaRememberHead(relid, queue, lane->priority, lane->shard,
+						&slot->tts_tid);
 	}
 	else if (result == TM_WouldBlock)
 		pick = AWA_LANE_BUSY;
@@ -776,7 +870,7 @@ AwaPickLane(text *queue, AwaPickedLane *lane)
 			int64		claim_seq = 0;
 			int32		last_slot = -1;
 
-			pick = LockClaimHead(&first.tid, snapshot, &claim_seq, &last_slot);
+			pick = LockClaimHead(queue, &first, snapshot, &claim_seq, &last_slot);
 			if (pick == AWA_LANE_LOCKED && claim_seq >= first_next)
 				pick = AWA_LANE_BUSY;
 			else if (pick == AWA_LANE_LOCKED)

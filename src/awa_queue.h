@@ -325,9 +325,12 @@ typedef struct AwaEnqueueHead
 } AwaEnqueueHead;
 extern int	AwaEnqueueHeadsOf(text *queue, int16 priority, Snapshot snapshot,
 							  AwaEnqueueHead *out);
-extern void AwaRememberEnqueueHead(Oid relid, text *queue, int16 priority,
-								   int16 shard, ItemPointer tid);
-extern bool AwaRememberedEnqueueHead(Oid relid, text *queue, int16 priority,
+extern void AwaRememberHead(Oid relid, text *queue, int16 priority,
+							int16 shard, ItemPointer tid);
+extern bool AwaFetchRememberedHead(Relation rel, text *queue, int16 priority,
+								   int16 shard, Snapshot snapshot,
+								   TupleTableSlot *slot);
+extern bool AwaRememberedHeadVersion(Oid relid, text *queue, int16 priority,
 									 int16 shard, Snapshot snapshot,
 									 ItemPointer tid);
 

@@ -144,3 +144,22 @@ CREATE FUNCTION pg_temp.terminal_total() RETURNS bigint LANGUAGE sql AS $$
 	SELECT COALESCE((SELECT sum(live_terminal_count) FROM awa.queue_terminal_live_counts), 0)::bigint
 		 + COALESCE((SELECT sum(pruned_completed_count) FROM awa.queue_terminal_rollups), 0)::bigint
 $$;
+
+-- Run "step" (one statement) and commit, again and again (at most 5000
+-- times), until the head row of queue q in "heads" (queue_enqueue_heads or
+-- queue_claim_heads) sits at line pointer "target": the page was pruned
+-- and the line pointer reused.  For the tests of the remembered head
+-- versions (design decision 42).  A procedure: CALL it outside a
+-- transaction block.
+CREATE PROCEDURE pg_temp.churn_until_head_at(heads regclass, q text, target tid, step text)
+LANGUAGE plpgsql AS $$
+DECLARE
+	at tid;
+BEGIN
+	FOR i IN 1..5000 LOOP
+		EXECUTE step;
+		COMMIT;
+		EXECUTE pg_catalog.format('SELECT ctid FROM %s WHERE queue = $1', heads) INTO at USING q;
+		EXIT WHEN at = target;
+	END LOOP;
+END $$;
