@@ -210,7 +210,7 @@ COMMIT;
 \ir test/awa_test_helpers.sql
 \set ECHO all
 SELECT tid AS remembered_claim_tid FROM remembered_claim \gset
-CALL pg_temp.churn_until_head_at('awa.queue_claim_heads', 'rh_cy',
+CALL pg_temp.churn_until_row_at('awa.queue_claim_heads', 'rh_cy',
 	:'remembered_claim_tid', $$SELECT pg_catalog.count(*) FROM awa.claim_batch('rh_cy', 1)$$);
 SELECT (SELECT ctid FROM awa.queue_claim_heads WHERE queue = 'rh_cy') =
 	(SELECT tid FROM remembered_claim) AS rh_cy_took_the_line_pointer;

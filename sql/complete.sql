@@ -103,8 +103,55 @@ SELECT * FROM awa.complete_batch(ARRAY[1, NULL]::bigint[], ARRAY[1, 1]::bigint[]
 SELECT * FROM awa.complete_batch(ARRAY[1, 2]::bigint[], ARRAY[1, NULL]::bigint[]);
 SELECT * FROM awa.complete_batch(ARRAY[[1], [2]]::bigint[], ARRAY[[1], [1]]::bigint[]);
 SELECT * FROM awa.queue_counts('');
+-- A remembered live-counter version (awa_heads.c: the version a completion
+-- found or wrote last) is used only while it is still its row's visible
+-- version.  dx's counter is added to once through the statement path
+-- (REPEATABLE READ), which leaves the remembered version dead; dy's
+-- completions, committed one by one, get the page pruned and take that
+-- line pointer.  The next completion in dx must add to dx's counter.
+-- (The direct completion runs while attempt_state has no page, decision
+-- 40.)
+TRUNCATE awa.attempt_state;
+SELECT pg_catalog.count(*) AS dy_jobs FROM awa.enqueue_many((
+	SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('kind', 'k', 'queue', 'rh_dy'))
+	FROM pg_catalog.generate_series(1, 3000)));
+SELECT pg_catalog.count(*) AS dx_jobs FROM awa.enqueue_many(
+	'[{"kind": "k", "queue": "rh_dx"}, {"kind": "k", "queue": "rh_dx"}, {"kind": "k", "queue": "rh_dx"}, {"kind": "k", "queue": "rh_dx"}]');
+CREATE TEMP TABLE dx_claimed AS
+	SELECT job_id, run_lease, pg_catalog.row_number() OVER (ORDER BY job_id) AS n
+	FROM awa.claim_batch('rh_dx', 4);
+-- the first creates the counter row (its root version), the second adds to it
+SELECT pg_catalog.count(*) AS dx_first FROM awa.complete_batch(
+	ARRAY(SELECT job_id FROM dx_claimed WHERE n = 1), ARRAY(SELECT run_lease FROM dx_claimed WHERE n = 1));
+SELECT pg_catalog.count(*) AS dx_second FROM awa.complete_batch(
+	ARRAY(SELECT job_id FROM dx_claimed WHERE n = 2), ARRAY(SELECT run_lease FROM dx_claimed WHERE n = 2));
+SELECT ctid AS remembered_counter_tid FROM awa.queue_terminal_live_counts WHERE queue = 'rh_dx' \gset
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT pg_catalog.count(*) AS dx_third_by_statement FROM awa.complete_batch(
+	ARRAY(SELECT job_id FROM dx_claimed WHERE n = 3), ARRAY(SELECT run_lease FROM dx_claimed WHERE n = 3));
+COMMIT;
+\set ECHO none
+\ir test/awa_test_helpers.sql
+\set ECHO all
+CALL pg_temp.churn_until_row_at('awa.queue_terminal_live_counts', 'rh_dy',
+	:'remembered_counter_tid',
+	$$WITH c AS MATERIALIZED (SELECT job_id, run_lease FROM awa.claim_batch('rh_dy', 1))
+	SELECT pg_catalog.count(*) FROM awa.complete_batch(ARRAY(SELECT job_id FROM c), ARRAY(SELECT run_lease FROM c))$$);
+SELECT (SELECT ctid FROM awa.queue_terminal_live_counts WHERE queue = 'rh_dy') =
+	:'remembered_counter_tid'::tid AS rh_dy_took_the_line_pointer;
+CREATE TEMP TABLE counters_before AS
+	SELECT queue, live_terminal_count FROM awa.queue_terminal_live_counts WHERE queue LIKE 'rh_d%';
+SELECT value AS direct_groups0 FROM awa.backend_stats() WHERE name = 'counter_direct_groups' \gset
+SELECT pg_catalog.count(*) AS dx_fourth FROM awa.complete_batch(
+	ARRAY(SELECT job_id FROM dx_claimed WHERE n = 4), ARRAY(SELECT run_lease FROM dx_claimed WHERE n = 4));
+SELECT c.queue, c.live_terminal_count - b.live_terminal_count AS added
+FROM awa.queue_terminal_live_counts AS c JOIN counters_before AS b USING (queue) ORDER BY c.queue;
+SELECT value - :direct_groups0 AS added_without_a_statement
+FROM awa.backend_stats() WHERE name = 'counter_direct_groups';
+SELECT queue, running, terminal FROM awa.queue_counts('rh_dx');
+
 \set VERBOSITY terse
-SELECT pg_catalog.count(*) AS done_after FROM awa.done_entries;
+SELECT pg_catalog.count(*) AS done_after FROM awa.done_entries WHERE queue NOT LIKE 'rh_%';
 SELECT pg_catalog.count(*) AS empty FROM awa.complete_batch('{}', '{}');
 SELECT pg_catalog.count(*) AS verify_drift FROM awa.verify_terminal_counters();
 SELECT pg_catalog.count(*) AS available_drift FROM awa.verify_available_counts();

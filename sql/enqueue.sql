@@ -166,7 +166,7 @@ COMMIT;
 \ir test/awa_test_helpers.sql
 \set ECHO all
 SELECT tid AS remembered_tid FROM remembered \gset
-CALL pg_temp.churn_until_head_at('awa.queue_enqueue_heads', 'rh_y',
+CALL pg_temp.churn_until_row_at('awa.queue_enqueue_heads', 'rh_y',
 	:'remembered_tid', $$SELECT awa.enqueue('k', queue => 'rh_y')$$);
 SELECT (SELECT ctid FROM awa.queue_enqueue_heads WHERE queue = 'rh_y') =
 	(SELECT tid FROM remembered) AS rh_y_took_the_line_pointer;

@@ -281,8 +281,8 @@ AdvanceClaimHead(text *queue, int16 priority, int16 shard, int64 next_claim_seq,
 		return false;
 	}
 	ks.slot = table_slot_create(ks.heap, NULL);
-	found = AwaFetchRememberedHead(ks.heap, queue, priority, shard, snapshot,
-								   ks.slot);
+	found = AwaFetchRememberedLaneRow(ks.heap, -1, queue, priority, shard,
+									  snapshot, ks.slot);
 	if (!found)
 	{
 		AwaScanKeyEq(&keys[0], 1, F_TEXTEQ, ks.index->rd_indcollation[0],
@@ -321,7 +321,7 @@ AdvanceClaimHead(text *queue, int16 priority, int16 shard, int64 next_claim_seq,
 			elog(ERROR, "awa_queue: unexpected result %d updating a locked claim head",
 				 (int) result);
 		AwaIndexUpdatedRow(ks.heap, newtup, estate);
-		AwaRememberHead(relid, queue, priority, shard, &newtup->t_self);
+		AwaRememberLaneRow(relid, -1, queue, priority, shard, &newtup->t_self);
 		if (should_free)
 			heap_freetuple(oldtup);
 	}

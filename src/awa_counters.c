@@ -220,18 +220,28 @@ AddToCounterRows(AwaCounterDeltas *acc)
 		CounterGroup *g = &groups[applied];
 		ScanKeyData keys[4];
 		int64		before;
+		ItemPointerData written;
 
 		if (g->delta == 0)
 			continue;
-		AwaScanKeyEq(&keys[0], 1, F_INT4EQ, InvalidOid, Int32GetDatum(g->slot));
-		AwaScanKeyEq(&keys[1], 2, F_TEXTEQ, collation, PointerGetDatum(g->queue));
-		AwaScanKeyEq(&keys[2], 3, F_INT2EQ, InvalidOid, Int16GetDatum(g->priority));
-		AwaScanKeyEq(&keys[3], 4, F_INT2EQ, InvalidOid, Int16GetDatum(g->shard));
-		AwaKeyScanStart(&ks, keys, 4, GetActiveSnapshot());
-		if (!index_getnext_slot(ks.scan, ForwardScanDirection, ks.slot) ||
-			!AwaAddToColumn(ks.heap, ks.slot->tts_tid, false, GetActiveSnapshot(),
-							estate, count_att, g->delta, &before, NULL))
+		if (ks.slot == NULL)
+			ks.slot = table_slot_create(ks.heap, NULL);
+		if (!AwaFetchRememberedLaneRow(ks.heap, g->slot, g->queue, g->priority,
+									   g->shard, GetActiveSnapshot(), ks.slot))
+		{
+			AwaScanKeyEq(&keys[0], 1, F_INT4EQ, InvalidOid, Int32GetDatum(g->slot));
+			AwaScanKeyEq(&keys[1], 2, F_TEXTEQ, collation, PointerGetDatum(g->queue));
+			AwaScanKeyEq(&keys[2], 3, F_INT2EQ, InvalidOid, Int16GetDatum(g->priority));
+			AwaScanKeyEq(&keys[3], 4, F_INT2EQ, InvalidOid, Int16GetDatum(g->shard));
+			AwaKeyScanStart(&ks, keys, 4, GetActiveSnapshot());
+			if (!index_getnext_slot(ks.scan, ForwardScanDirection, ks.slot))
+				break;
+		}
+		if (!AwaAddToColumn(ks.heap, ks.slot->tts_tid, false, GetActiveSnapshot(),
+							estate, count_att, g->delta, &before, &written))
 			break;
+		AwaRememberLaneRow(relid, g->slot, g->queue, g->priority, g->shard,
+						   &written);
 		awa_backend_stats.counter_direct_groups++;
 	}
 	FreeExecutorState(estate);

@@ -286,8 +286,8 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 		ok = AwaAddToColumn(heads, tid, locked, snapshot, estate, next_att, n,
 							&base, &tid);
 		if (ok)
-			AwaRememberHead(heads_relid, first->queue, first->priority,
-							first->enqueue_shard, &tid);
+			AwaRememberLaneRow(heads_relid, -1, first->queue, first->priority,
+							   first->enqueue_shard, &tid);
 		table_close(heads, NoLock);
 	}
 	if (ok)

@@ -246,14 +246,15 @@ BeginQueueKeyScan(Oid relid, text *queue, Snapshot snapshot, bool want_itup,
 }
 
 /*
- * Head row versions, remembered by lane.  A head row gets a new version on
- * every enqueue (claim) of its lane, and a primary-key lookup walks the
+ * Head and counter row versions, remembered by lane.  A head row gets a new
+ * version on every enqueue (claim) of its lane, a live counter row on every
+ * terminal write of its lane and ready slot, and a primary-key lookup walks the
  * row's HOT chain from its root, the one TID the index holds, through every
  * version not pruned yet: with fillfactor 50 (SPEC §2) a page gathers some
  * fifty before it is pruned, and these walks were a fifth of a one-job
  * cycle's instructions.  So each backend remembers, for the last lanes it
  * met, the version of each head row it last found, locked or wrote
- * (AwaRememberHead), and looks there first (AwaFetchRememberedHead): that
+ * (AwaRememberLaneRow), and looks there first (AwaFetchRememberedLaneRow): that
  * version when the snapshot sees it, else the one reached by following its
  * updates (table_tuple_get_latest_tid, which checks that each step
  * continues the one before).  What is found counts only when the snapshot
@@ -267,7 +268,8 @@ BeginQueueKeyScan(Oid relid, text *queue, Snapshot snapshot, bool want_itup,
 
 typedef struct RememberedHead
 {
-	Oid			relid;			/* a head table; InvalidOid: free */
+	Oid			relid;			/* a head or counter table; InvalidOid: free */
+	int32		ready_slot;		/* a counter row's slot; -1 for a head */
 	int16		priority;
 	int16		shard;
 	ItemPointerData tid;
@@ -278,9 +280,10 @@ typedef struct RememberedHead
 static RememberedHead remembered_heads[REMEMBERED_HEADS];
 static int	remembered_next;	/* the entry to reuse next */
 
-/* the entry of a lane's row in table "relid", or NULL */
+/* the entry of a lane's row (of "ready_slot", -1 for a head) in table "relid", or NULL */
 static RememberedHead *
-FindRememberedHead(Oid relid, text *queue, int16 priority, int16 shard)
+FindRememberedHead(Oid relid, int32 ready_slot, text *queue, int16 priority,
+				   int16 shard)
 {
 	int			len = VARSIZE_ANY_EXHDR(queue);
 	int			i;
@@ -289,8 +292,8 @@ FindRememberedHead(Oid relid, text *queue, int16 priority, int16 shard)
 	{
 		RememberedHead *e = &remembered_heads[i];
 
-		if (e->relid == relid && e->priority == priority &&
-			e->shard == shard && e->queue_len == len &&
+		if (e->relid == relid && e->ready_slot == ready_slot &&
+			e->priority == priority && e->shard == shard && e->queue_len == len &&
 			memcmp(e->queue, VARDATA_ANY(queue), len) == 0)
 			return e;
 	}
@@ -298,15 +301,17 @@ FindRememberedHead(Oid relid, text *queue, int16 priority, int16 shard)
 }
 
 /*
- * AwaRememberHead
- *		Note "tid" as the version of the lane's row in head table "relid"
+ * AwaRememberLaneRow
+ *		Note "tid" as the version of the lane's row in table "relid" (a head
+ *		table, ready_slot -1; or the live counters, the row of "ready_slot")
  *		this backend found, locked or wrote last.  No lock, no read.
  */
 void
-AwaRememberHead(Oid relid, text *queue, int16 priority, int16 shard,
-				ItemPointer tid)
+AwaRememberLaneRow(Oid relid, int32 ready_slot, text *queue, int16 priority,
+				   int16 shard, ItemPointer tid)
 {
-	RememberedHead *e = FindRememberedHead(relid, queue, priority, shard);
+	RememberedHead *e = FindRememberedHead(relid, ready_slot, queue, priority,
+										   shard);
 	int			len = VARSIZE_ANY_EXHDR(queue);
 
 	if (len > AWA_NAME_MAX_BYTES)
@@ -316,6 +321,7 @@ AwaRememberHead(Oid relid, text *queue, int16 priority, int16 shard,
 		e = &remembered_heads[remembered_next];
 		remembered_next = (remembered_next + 1) % REMEMBERED_HEADS;
 		e->relid = relid;
+		e->ready_slot = ready_slot;
 		e->priority = priority;
 		e->shard = shard;
 		e->queue_len = len;
@@ -324,10 +330,10 @@ AwaRememberHead(Oid relid, text *queue, int16 priority, int16 shard,
 	e->tid = *tid;
 }
 
-/* whether the row in "slot" (of head table "rel") is the lane's */
+/* whether the row in "slot" (of table "rel") is the lane's (and ready_slot's) */
 static bool
-SlotIsLane(Relation rel, TupleTableSlot *slot, text *queue, int16 priority,
-		   int16 shard)
+SlotIsLane(Relation rel, TupleTableSlot *slot, int32 ready_slot, text *queue,
+		   int16 priority, int16 shard)
 {
 	Oid			relid = RelationGetRelid(rel);
 	AttrNumber	queue_att = AwaAttnum(relid, "queue");
@@ -341,26 +347,36 @@ SlotIsLane(Relation rel, TupleTableSlot *slot, text *queue, int16 priority,
 		DatumGetInt16(slot_getattr(slot, priority_att, &isnull)) != priority ||
 		DatumGetInt16(slot_getattr(slot, shard_att, &isnull)) != shard)
 		return false;
+	if (ready_slot >= 0)
+	{
+		AttrNumber	slot_att = AwaAttnum(relid, "ready_slot");
+
+		if (slot_att == InvalidAttrNumber ||
+			DatumGetInt32(slot_getattr(slot, slot_att, &isnull)) != ready_slot)
+			return false;
+	}
 	q = DatumGetTextPP(slot_getattr(slot, queue_att, &isnull));
 	return VARSIZE_ANY_EXHDR(q) == VARSIZE_ANY_EXHDR(queue) &&
 		memcmp(VARDATA_ANY(q), VARDATA_ANY(queue), VARSIZE_ANY_EXHDR(queue)) == 0;
 }
 
 /*
- * AwaFetchRememberedHead
- *		Into "slot" (of head table "rel"), the version of the lane's row the
- *		snapshot sees, found from the version remembered for it (see above);
+ * AwaFetchRememberedLaneRow
+ *		Into "slot" (of table "rel": a head table, ready_slot -1, or the
+ *		live counters), the version of the lane's row the snapshot sees,
+ *		found from the version remembered for it (see above);
  *		false when none is remembered or it does not lead to one.  Prunes
  *		the page first when due, as an index fetch would, so that the heads
  *		keep their heap-only updates when nothing else reads them.  No lock
  *		beyond the caller's.
  */
 bool
-AwaFetchRememberedHead(Relation rel, text *queue, int16 priority, int16 shard,
-					   Snapshot snapshot, TupleTableSlot *slot)
+AwaFetchRememberedLaneRow(Relation rel, int32 ready_slot, text *queue,
+						  int16 priority, int16 shard, Snapshot snapshot,
+						  TupleTableSlot *slot)
 {
-	RememberedHead *e = FindRememberedHead(RelationGetRelid(rel), queue,
-										   priority, shard);
+	RememberedHead *e = FindRememberedHead(RelationGetRelid(rel), ready_slot,
+										   queue, priority, shard);
 	ItemPointerData tid;
 	Buffer		buffer;
 	bool		found;
@@ -382,13 +398,13 @@ AwaFetchRememberedHead(Relation rel, text *queue, int16 priority, int16 shard,
 		found = !ItemPointerEquals(&tid, &e->tid) &&
 			table_tuple_fetch_row_version(rel, &tid, snapshot, slot);
 	}
-	return found && SlotIsLane(rel, slot, queue, priority, shard);
+	return found && SlotIsLane(rel, slot, ready_slot, queue, priority, shard);
 }
 
 /*
  * AwaRememberedHeadVersion
  *		The TID of the version of the lane's row in head table "relid" the
- *		snapshot sees, when AwaFetchRememberedHead finds it; false otherwise
+ *		snapshot sees, when AwaFetchRememberedLaneRow finds it; false otherwise
  *		(the caller looks it up).  AccessShareLock on the table.
  */
 bool
@@ -397,8 +413,8 @@ AwaRememberedHeadVersion(Oid relid, text *queue, int16 priority, int16 shard,
 {
 	Relation	rel = table_open(relid, AccessShareLock);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	bool		found = AwaFetchRememberedHead(rel, queue, priority, shard,
-											   snapshot, slot);
+	bool		found = AwaFetchRememberedLaneRow(rel, -1, queue, priority,
+												  shard, snapshot, slot);
 
 	if (found)
 		*tid = slot->tts_tid;
@@ -428,7 +444,7 @@ IndexColumnOf(Relation index, AttrNumber att)
  *		primary key or a column cannot be found, or the queue has more
  *		than "max" lanes (the caller then falls back to SQL).  Each row is
  *		the version the snapshot sees, found from the version remembered
- *		for its lane (AwaFetchRememberedHead) or by the index fetch.
+ *		for its lane (AwaFetchRememberedLaneRow) or by the index fetch.
  *		Takes AccessShareLock on the table and its primary key, as a SELECT
  *		would.
  */
@@ -477,11 +493,11 @@ ScanQueueHeads(const char *relname, const char *seqcol, const char *lastcol,
 											   ks.scan->xs_itupdesc, &isnull));
 		shard = DatumGetInt16(index_getattr(ks.scan->xs_itup, shard_col,
 											ks.scan->xs_itupdesc, &isnull));
-		if (!AwaFetchRememberedHead(ks.heap, queue, priority, shard, snapshot,
-									ks.slot) &&
+		if (!AwaFetchRememberedLaneRow(ks.heap, -1, queue, priority, shard,
+									   snapshot, ks.slot) &&
 			!index_fetch_heap(ks.scan, ks.slot))
 			continue;
-		AwaRememberHead(relid, queue, priority, shard, &ks.slot->tts_tid);
+		AwaRememberLaneRow(relid, -1, queue, priority, shard, &ks.slot->tts_tid);
 
 		/*
 		 * A row with two index entries (after an update that was not
@@ -808,8 +824,8 @@ LockClaimHead(text *queue, const LanePosition *lane, Snapshot snapshot,
 		*last_slot = isnull ? -1 : DatumGetInt32(last);
 		pick = AWA_LANE_LOCKED;
 		/* the latest version: the claim's head update starts from it */
-		AwaRememberHead(relid, queue, lane->priority, lane->shard,
-						&slot->tts_tid);
+		AwaRememberLaneRow(relid, -1, queue, lane->priority, lane->shard,
+						   &slot->tts_tid);
 	}
 	else if (result == TM_WouldBlock)
 		pick = AWA_LANE_BUSY;

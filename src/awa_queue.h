@@ -325,11 +325,11 @@ typedef struct AwaEnqueueHead
 } AwaEnqueueHead;
 extern int	AwaEnqueueHeadsOf(text *queue, int16 priority, Snapshot snapshot,
 							  AwaEnqueueHead *out);
-extern void AwaRememberHead(Oid relid, text *queue, int16 priority,
-							int16 shard, ItemPointer tid);
-extern bool AwaFetchRememberedHead(Relation rel, text *queue, int16 priority,
-								   int16 shard, Snapshot snapshot,
-								   TupleTableSlot *slot);
+extern void AwaRememberLaneRow(Oid relid, int32 ready_slot, text *queue,
+							   int16 priority, int16 shard, ItemPointer tid);
+extern bool AwaFetchRememberedLaneRow(Relation rel, int32 ready_slot,
+									  text *queue, int16 priority, int16 shard,
+									  Snapshot snapshot, TupleTableSlot *slot);
 extern bool AwaRememberedHeadVersion(Oid relid, text *queue, int16 priority,
 									 int16 shard, Snapshot snapshot,
 									 ItemPointer tid);

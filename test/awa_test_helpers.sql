@@ -146,12 +146,12 @@ CREATE FUNCTION pg_temp.terminal_total() RETURNS bigint LANGUAGE sql AS $$
 $$;
 
 -- Run "step" (one statement) and commit, again and again (at most 5000
--- times), until the head row of queue q in "heads" (queue_enqueue_heads or
--- queue_claim_heads) sits at line pointer "target": the page was pruned
--- and the line pointer reused.  For the tests of the remembered head
--- versions (design decision 42).  A procedure: CALL it outside a
--- transaction block.
-CREATE PROCEDURE pg_temp.churn_until_head_at(heads regclass, q text, target tid, step text)
+-- times), until the row of queue q in "tbl" (queue_enqueue_heads,
+-- queue_claim_heads, or queue_terminal_live_counts for a queue with one
+-- lane in one slot) sits at line pointer "target": the page was pruned and
+-- the line pointer reused.  For the tests of the remembered row versions
+-- (design decision 42).  A procedure: CALL it outside a transaction block.
+CREATE PROCEDURE pg_temp.churn_until_row_at(tbl regclass, q text, target tid, step text)
 LANGUAGE plpgsql AS $$
 DECLARE
 	at tid;
@@ -159,7 +159,7 @@ BEGIN
 	FOR i IN 1..5000 LOOP
 		EXECUTE step;
 		COMMIT;
-		EXECUTE pg_catalog.format('SELECT ctid FROM %s WHERE queue = $1', heads) INTO at USING q;
+		EXECUTE pg_catalog.format('SELECT ctid FROM %s WHERE queue = $1', tbl) INTO at USING q;
 		EXIT WHEN at = target;
 	END LOOP;
 END $$;
