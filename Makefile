@@ -20,6 +20,7 @@ OBJS = \
 	src/awa_unique.o \
 	src/awa_enqueue.o \
 	src/awa_heads.o \
+	src/awa_queue_meta.o \
 	src/awa_direct.o \
 	src/awa_claim.o \
 	src/awa_claim_direct.o \
@@ -83,7 +84,8 @@ ISOLATION = \
 	dlq_move_vs_retry \
 	fail_across_slots \
 	heartbeat_vs_complete \
-	counts_vs_writers
+	counts_vs_writers \
+	queue_meta_kept
 
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 

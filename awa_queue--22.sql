@@ -468,6 +468,19 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION awa.set_dlq_enabled(text, boolean) IS 'send jobs that exhaust their attempts to the dead-letter queue instead of failed';
 
+-- enqueue and claim_batch keep a queue's paused flag and enqueue_shards per
+-- backend (src/awa_queue_meta.c, design decision 43); every write of
+-- queue_meta tells every backend to forget them.
+CREATE FUNCTION awa.queue_meta_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'awa_queue_meta_changed'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.queue_meta_changed() IS 'trigger of awa.queue_meta: every backend forgets the queue settings it keeps (paused, enqueue_shards)';
+CREATE TRIGGER queue_meta_changed
+AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON awa.queue_meta
+FOR EACH STATEMENT EXECUTE FUNCTION awa.queue_meta_changed();
+
 -- ===================================================================
 -- Producers (src/awa_enqueue.c)
 -- ===================================================================

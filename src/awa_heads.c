@@ -222,12 +222,11 @@ AwaKeyScanEnd(AwaKeyScan *ks)
  *		Open table "relid" and its primary key (AccessShareLock each, as a
  *		SELECT takes) and start a scan of the rows whose first key column,
  *		the queue name, equals "queue", compared with the index's
- *		collation; with "want_itup", the scan returns each index tuple too
- *		(scan->xs_itup).  False when the table has no primary key.
+ *		collation; the scan returns each index tuple too (scan->xs_itup).
+ *		False when the table has no primary key.
  */
 static bool
-BeginQueueKeyScan(Oid relid, text *queue, Snapshot snapshot, bool want_itup,
-				  AwaKeyScan *ks)
+BeginQueueKeyScan(Oid relid, text *queue, Snapshot snapshot, AwaKeyScan *ks)
 {
 	ScanKeyData key;
 
@@ -235,12 +234,9 @@ BeginQueueKeyScan(Oid relid, text *queue, Snapshot snapshot, bool want_itup,
 		return false;
 	AwaScanKeyEq(&key, 1, F_TEXTEQ, ks->index->rd_indcollation[0],
 				 PointerGetDatum(queue));
-	if (want_itup)
-	{
-		/* asked before the first rescan, where the B-tree sets up for it */
-		ks->scan = index_beginscan(ks->heap, ks->index, snapshot, 1, 0);
-		ks->scan->xs_want_itup = true;
-	}
+	/* asked before the first rescan, where the B-tree sets up for it */
+	ks->scan = index_beginscan(ks->heap, ks->index, snapshot, 1, 0);
+	ks->scan->xs_want_itup = true;
 	AwaKeyScanStart(ks, &key, 1, snapshot);
 	return true;
 }
@@ -473,7 +469,7 @@ ScanQueueHeads(const char *relname, const char *seqcol, const char *lastcol,
 		seq_att == InvalidAttrNumber ||
 		(lastcol != NULL && last_att == InvalidAttrNumber))
 		return -1;
-	if (!BeginQueueKeyScan(relid, queue, snapshot, true, &ks))
+	if (!BeginQueueKeyScan(relid, queue, snapshot, &ks))
 		return -1;
 	priority_col = IndexColumnOf(ks.index, priority_att);
 	shard_col = IndexColumnOf(ks.index, shard_att);
@@ -580,74 +576,6 @@ CandidateLanes(text *queue, Snapshot snapshot, LanePosition *first,
 	pfree(next);
 	pfree(claim);
 	return candidates;
-}
-
-/*
- * QueueMetaColumn
- *		Column "column" of the queue's queue_meta row as the snapshot sees
- *		it, in *value; false when there is no row, the value is NULL or the
- *		table cannot be read.  A by-value column only (the scan slot is
- *		dropped before returning).
- */
-static bool
-QueueMetaColumn(text *queue, Snapshot snapshot, const char *column, Datum *value)
-{
-	Oid			relid = AwaRelid("queue_meta");
-	AttrNumber	att;
-	AwaKeyScan ks;
-	bool		found = false;
-
-	if (!OidIsValid(relid))
-		return false;
-	att = AwaAttnum(relid, column);
-	if (att == InvalidAttrNumber ||
-		!BeginQueueKeyScan(relid, queue, snapshot, false, &ks))
-		return false;
-	if (index_getnext_slot(ks.scan, ForwardScanDirection, ks.slot))
-	{
-		bool		isnull;
-
-		*value = slot_getattr(ks.slot, att, &isnull);
-		found = !isnull;
-	}
-	AwaKeyScanEnd(&ks);
-	return found;
-}
-
-/*
- * QueuePaused
- *		Whether the queue's queue_meta row says paused (no row: not
- *		paused), as the snapshot sees it.  False when it cannot be read.
- */
-static bool
-QueuePaused(text *queue, Snapshot snapshot)
-{
-	Datum		value;
-
-	return QueueMetaColumn(queue, snapshot, "paused", &value) &&
-		DatumGetBool(value);
-}
-
-/*
- * AwaQueueEnqueueShards
- *		queue_meta.enqueue_shards of a queue (1 when it has no row), read
- *		through the primary key with the snapshot a read-write SPI
- *		statement would take here (after a command counter increment, so
- *		this transaction's own set_enqueue_shards counts).  Replaces a
- *		SELECT that every enqueue ran.  No row lock.
- */
-int
-AwaQueueEnqueueShards(text *queue)
-{
-	Datum		value;
-	int			shards = 1;
-
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (QueueMetaColumn(queue, GetActiveSnapshot(), "enqueue_shards", &value))
-		shards = DatumGetInt16(value);
-	PopActiveSnapshot();
-	return shards;
 }
 
 /*
@@ -879,7 +807,7 @@ AwaPickLane(text *queue, AwaPickedLane *lane)
 		bool		ring_known = AwaQueueRingCursor(snapshot, &ring_slot,
 													&ring_generation);
 
-		if (QueuePaused(queue, snapshot))
+		if (AwaQueuePaused(queue))
 			pick = AWA_LANE_NONE;
 		else if (ring_known)
 		{

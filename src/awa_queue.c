@@ -34,4 +34,5 @@ _PG_init(void)
 {
 	AwaGucInit();
 	AwaPlannerInit();
+	AwaQueueMetaInit();
 }

@@ -85,6 +85,11 @@ extern bool awa_direct_writes;
 
 extern void AwaGucInit(void);
 
+/* the queue settings the hot path reads, kept per backend (awa_queue_meta.c) */
+extern bool AwaQueuePaused(text *queue);
+extern int	AwaQueueEnqueueShards(text *queue);
+extern void AwaQueueMetaInit(void);
+
 /* planner settings of the hot functions' statements (awa_planner.c) */
 extern SubTransactionId AwaHotPlannerBegin(void);
 extern void AwaHotPlannerEnd(SubTransactionId outer);
@@ -237,7 +242,6 @@ extern void AwaKeyScanStart(AwaKeyScan *ks, ScanKey keys, int nkeys,
 							Snapshot snapshot);
 extern void AwaKeyScanEnd(AwaKeyScan *ks);
 extern bool AwaAttemptStateIsEmpty(void);
-extern int	AwaQueueEnqueueShards(text *queue);
 extern bool AwaQueueRingCursor(Snapshot snapshot, int32 *current, int64 *generation);
 extern int32 AwaClaimRingSlot(void);
 extern bool AwaClaimRingCursor(Snapshot snapshot, int32 *current, int64 *generation);

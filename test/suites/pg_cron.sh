@@ -20,7 +20,7 @@ q() {
 # the closing line, after unscheduling the job
 finish_cron() {
 	q -c "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = 'awa-maintenance'" >/dev/null 2>&1
-	finish_cron
+	finish
 }
 
 q -c "DROP EXTENSION IF EXISTS awa_queue CASCADE" \
