@@ -260,9 +260,9 @@ BeginQueueKeyScan(Oid relid, text *queue, Snapshot snapshot, AwaKeyScan *ks)
  * lookup would return.  Otherwise the lookup decides, as before (design
  * decision 42).
  */
-#define REMEMBERED_HEADS 16
+#define REMEMBERED_LANE_ROWS 16
 
-typedef struct RememberedHead
+typedef struct RememberedLaneRow
 {
 	Oid			relid;			/* a head or counter table; InvalidOid: free */
 	int32		ready_slot;		/* a counter row's slot; -1 for a head */
@@ -271,22 +271,22 @@ typedef struct RememberedHead
 	ItemPointerData tid;
 	int			queue_len;
 	char		queue[AWA_NAME_MAX_BYTES];
-} RememberedHead;
+} RememberedLaneRow;
 
-static RememberedHead remembered_heads[REMEMBERED_HEADS];
+static RememberedLaneRow remembered_lane_rows[REMEMBERED_LANE_ROWS];
 static int	remembered_next;	/* the entry to reuse next */
 
 /* the entry of a lane's row (of "ready_slot", -1 for a head) in table "relid", or NULL */
-static RememberedHead *
-FindRememberedHead(Oid relid, int32 ready_slot, text *queue, int16 priority,
+static RememberedLaneRow *
+FindRememberedLaneRow(Oid relid, int32 ready_slot, text *queue, int16 priority,
 				   int16 shard)
 {
 	int			len = VARSIZE_ANY_EXHDR(queue);
 	int			i;
 
-	for (i = 0; i < REMEMBERED_HEADS; i++)
+	for (i = 0; i < REMEMBERED_LANE_ROWS; i++)
 	{
-		RememberedHead *e = &remembered_heads[i];
+		RememberedLaneRow *e = &remembered_lane_rows[i];
 
 		if (e->relid == relid && e->ready_slot == ready_slot &&
 			e->priority == priority && e->shard == shard && e->queue_len == len &&
@@ -306,7 +306,7 @@ void
 AwaRememberLaneRow(Oid relid, int32 ready_slot, text *queue, int16 priority,
 				   int16 shard, ItemPointer tid)
 {
-	RememberedHead *e = FindRememberedHead(relid, ready_slot, queue, priority,
+	RememberedLaneRow *e = FindRememberedLaneRow(relid, ready_slot, queue, priority,
 										   shard);
 	int			len = VARSIZE_ANY_EXHDR(queue);
 
@@ -314,8 +314,8 @@ AwaRememberLaneRow(Oid relid, int32 ready_slot, text *queue, int16 priority,
 		return;
 	if (e == NULL)
 	{
-		e = &remembered_heads[remembered_next];
-		remembered_next = (remembered_next + 1) % REMEMBERED_HEADS;
+		e = &remembered_lane_rows[remembered_next];
+		remembered_next = (remembered_next + 1) % REMEMBERED_LANE_ROWS;
 		e->relid = relid;
 		e->ready_slot = ready_slot;
 		e->priority = priority;
@@ -371,7 +371,7 @@ AwaFetchRememberedLaneRow(Relation rel, int32 ready_slot, text *queue,
 						  int16 priority, int16 shard, Snapshot snapshot,
 						  TupleTableSlot *slot)
 {
-	RememberedHead *e = FindRememberedHead(RelationGetRelid(rel), ready_slot,
+	RememberedLaneRow *e = FindRememberedLaneRow(RelationGetRelid(rel), ready_slot,
 										   queue, priority, shard);
 	ItemPointerData tid;
 	Buffer		buffer;
