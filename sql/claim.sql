@@ -1,6 +1,9 @@
 -- claim: lane order, FIFO, aging, shards, paused queues, gaps, ring slots, errors
 \set VERBOSITY terse
 SET client_min_messages = warning;
+\set ECHO none
+\ir test/awa_test_helpers.sql
+\set ECHO all
 TRUNCATE awa.ready_entries, awa.done_entries, awa.deferred_jobs, awa.lease_claims,
 	awa.lease_claim_closures, awa.queue_enqueue_heads, awa.queue_claim_heads, awa.ready_holes,
 	awa.job_unique_claims, awa.queue_terminal_live_counts, awa.queue_meta,
@@ -206,9 +209,6 @@ CREATE TEMP TABLE remembered_claim AS
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT pg_catalog.count(*) AS cx_second_by_statement FROM awa.claim_batch('rh_cx', 1);
 COMMIT;
-\set ECHO none
-\ir test/awa_test_helpers.sql
-\set ECHO all
 SELECT tid AS remembered_claim_tid FROM remembered_claim \gset
 CALL pg_temp.churn_until_row_at('awa.queue_claim_heads', 'rh_cy',
 	:'remembered_claim_tid', $$SELECT pg_catalog.count(*) FROM awa.claim_batch('rh_cy', 1)$$);

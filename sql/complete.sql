@@ -1,6 +1,9 @@
 -- complete: fused completion, stale pairs, other claim slots, unique sync, counts, errors
 \set VERBOSITY terse
 SET client_min_messages = warning;
+\set ECHO none
+\ir test/awa_test_helpers.sql
+\set ECHO all
 TRUNCATE awa.ready_entries, awa.done_entries, awa.deferred_jobs, awa.lease_claims,
 	awa.lease_claim_closures, awa.queue_enqueue_heads, awa.queue_claim_heads, awa.ready_holes,
 	awa.job_unique_claims, awa.queue_terminal_live_counts, awa.queue_meta,
@@ -130,9 +133,6 @@ BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT pg_catalog.count(*) AS dx_third_by_statement FROM awa.complete_batch(
 	ARRAY(SELECT job_id FROM dx_claimed WHERE n = 3), ARRAY(SELECT run_lease FROM dx_claimed WHERE n = 3));
 COMMIT;
-\set ECHO none
-\ir test/awa_test_helpers.sql
-\set ECHO all
 CALL pg_temp.churn_until_row_at('awa.queue_terminal_live_counts', 'rh_dy',
 	:'remembered_counter_tid',
 	$$WITH c AS MATERIALIZED (SELECT job_id, run_lease FROM awa.claim_batch('rh_dy', 1))

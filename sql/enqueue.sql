@@ -1,6 +1,9 @@
 -- enqueue: single and batch enqueue, sharding, scheduling, uniqueness, errors
 \set VERBOSITY terse
 SET client_min_messages = warning;
+\set ECHO none
+\ir test/awa_test_helpers.sql
+\set ECHO all
 TRUNCATE awa.ready_entries, awa.done_entries, awa.deferred_jobs, awa.lease_claims,
 	awa.lease_claim_closures, awa.queue_enqueue_heads, awa.queue_claim_heads, awa.ready_holes,
 	awa.job_unique_claims, awa.queue_terminal_live_counts, awa.queue_meta;
@@ -162,9 +165,6 @@ CREATE TEMP TABLE remembered AS
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT awa.enqueue('k', queue => 'rh_x') > 0 AS x3_by_statement;
 COMMIT;
-\set ECHO none
-\ir test/awa_test_helpers.sql
-\set ECHO all
 SELECT tid AS remembered_tid FROM remembered \gset
 CALL pg_temp.churn_until_row_at('awa.queue_enqueue_heads', 'rh_y',
 	:'remembered_tid', $$SELECT awa.enqueue('k', queue => 'rh_y')$$);
