@@ -21,6 +21,8 @@ SELECT awa.set_enqueue_shards('q1', 0);
 SELECT awa.set_enqueue_shards('q1', 65);
 SELECT awa.set_enqueue_shards('q1', NULL);
 SELECT awa.set_dlq_enabled('q1', NULL);
+-- the queue_meta trigger function cannot be called directly
+SELECT awa.queue_meta_changed();
 \set VERBOSITY terse
 SELECT pg_catalog.count(*) AS queues FROM awa.queue_meta;
 SELECT enqueue_shards FROM awa.queue_meta WHERE queue = 'q1';

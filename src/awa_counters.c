@@ -215,6 +215,7 @@ AddToCounterRows(AwaCounterDeltas *acc)
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	estate = CreateExecutorState();
+	ks.slot = table_slot_create(ks.heap, NULL);
 	for (applied = 0; applied < ngroups; applied++)
 	{
 		CounterGroup *g = &groups[applied];
@@ -224,8 +225,6 @@ AddToCounterRows(AwaCounterDeltas *acc)
 
 		if (g->delta == 0)
 			continue;
-		if (ks.slot == NULL)
-			ks.slot = table_slot_create(ks.heap, NULL);
 		if (!AwaFetchRememberedLaneRow(ks.heap, g->slot, g->queue, g->priority,
 									   g->shard, GetActiveSnapshot(), ks.slot))
 		{
