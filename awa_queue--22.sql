@@ -496,8 +496,9 @@ CREATE FUNCTION awa.enqueue(kind text, args jsonb DEFAULT '{}', queue text DEFAU
 	unique_states bit(8) DEFAULT NULL, ordering_key text DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'awa_enqueue'
-LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+-- no SET clause: the function pins search_path (and its planner settings)
+-- itself before it runs a statement (src/awa_planner.c, design decision 44)
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER;
 COMMENT ON FUNCTION awa.enqueue(text, jsonb, text, smallint, timestamptz, smallint, jsonb, text[], bytea, bit, text) IS
 'enqueue one job (available now, or scheduled when run_at is in the future); returns its id';
 
@@ -519,8 +520,8 @@ CREATE FUNCTION awa.claim_batch(queue text, max_jobs integer DEFAULT 1,
 	deadline interval DEFAULT '5 minutes', aging interval DEFAULT '60 seconds')
 RETURNS SETOF awa.claimed_job
 AS 'MODULE_PATHNAME', 'awa_claim_batch'
+-- search_path pinned by the function itself (decision 44)
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
 ROWS 100;
 COMMENT ON FUNCTION awa.claim_batch(text, integer, interval, interval) IS
 'claim up to max_jobs available jobs of a queue (best effective priority first, FIFO per lane, never waits on a lock); returns them in claim order';
@@ -528,8 +529,8 @@ COMMENT ON FUNCTION awa.claim_batch(text, integer, interval, interval) IS
 CREATE FUNCTION awa.complete_batch(job_ids bigint[], run_leases bigint[])
 RETURNS TABLE (job_id bigint, run_lease bigint)
 AS 'MODULE_PATHNAME', 'awa_complete_batch'
+-- search_path pinned by the function itself (decision 44)
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
 ROWS 100;
 COMMENT ON FUNCTION awa.complete_batch(bigint[], bigint[]) IS
 'complete running attempts in one fused statement per claim slot; returns the attempts it finalized (stale pairs are absent)';

@@ -8,13 +8,20 @@ CREATE ROLE regress_awa_worker;
 CREATE ROLE regress_awa_admin;
 
 -- writers are SECURITY DEFINER with a pinned search_path and no PUBLIC EXECUTE
--- (backend_stats only reads the calling backend's own counters)
+-- (backend_stats only reads the calling backend's own counters); the three
+-- hot functions pin it themselves before their first statement (decision
+-- 44) and carry no SET clause at all
 SELECT p.proname
 FROM pg_catalog.pg_proc AS p
 WHERE p.pronamespace = 'awa'::regnamespace
-  AND p.proname <> 'backend_stats'
+  AND p.proname NOT IN ('backend_stats', 'enqueue', 'claim_batch', 'complete_batch')
   AND p.provolatile = 'v' AND p.prolang = (SELECT oid FROM pg_catalog.pg_language WHERE lanname = 'c')
   AND NOT (p.prosecdef AND 'search_path=pg_catalog, pg_temp' = ANY (p.proconfig))
+ORDER BY 1;
+SELECT p.proname, p.prosecdef, p.proconfig
+FROM pg_catalog.pg_proc AS p
+WHERE p.pronamespace = 'awa'::regnamespace
+  AND p.proname IN ('enqueue', 'claim_batch', 'complete_batch')
 ORDER BY 1;
 SELECT p.proname
 FROM pg_catalog.pg_proc AS p
@@ -99,6 +106,33 @@ SELECT awa.delete_job_compat(id) FROM awa.jobs WHERE queue = 'priv_q';
 SELECT awa.grant_rights('regress_awa_nobody', 'superuser');
 SELECT awa.grant_rights(NULL, 'admin');
 \set VERBOSITY terse
+
+-- A caller's search_path does not reach the statements of the hot
+-- functions: with a schema first in the path whose = on bytea raises, the
+-- unique-claim statements of enqueue (take) and claim_batch (release: the
+-- mask holds available but not running) and complete_batch still run with
+-- pg_catalog's.
+CREATE SCHEMA regress_awa_shadow;
+CREATE FUNCTION regress_awa_shadow.bytea_eq(bytea, bytea) RETURNS boolean
+LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'the shadowing operator ran'; END $$;
+CREATE OPERATOR regress_awa_shadow.= (LEFTARG = bytea, RIGHTARG = bytea,
+	FUNCTION = regress_awa_shadow.bytea_eq);
+SET search_path = regress_awa_shadow, pg_catalog;
+-- the shadow is what an unpinned statement would use
+SELECT '\x01'::bytea = '\x01'::bytea;
+SELECT awa.enqueue('shadow_k', '{}', 'shadow_q', unique_key => 'shadow-1'::bytea,
+	unique_states => B'01000000') > 0 AS enqueued;
+CREATE TEMP TABLE shadow_claimed AS
+SELECT job_id, run_lease FROM awa.claim_batch('shadow_q', 1);
+SELECT count(*) AS completed FROM awa.complete_batch(
+	ARRAY(SELECT job_id FROM shadow_claimed), ARRAY(SELECT run_lease FROM shadow_claimed));
+SELECT current_setting('search_path') AS callers_search_path;
+RESET search_path;
+SELECT count(*) AS unique_claims_left FROM awa.job_unique_claims WHERE unique_key = 'shadow-1'::bytea;
+SELECT state, count(*) FROM awa.jobs WHERE queue = 'shadow_q' GROUP BY 1;
+SELECT pg_catalog.count(*) AS drifted_groups FROM awa.verify_terminal_counters();
+SELECT pg_catalog.count(*) AS drifted_lanes FROM awa.verify_available_counts();
+DROP SCHEMA regress_awa_shadow CASCADE;
 
 DROP OWNED BY regress_awa_nobody, regress_awa_producer, regress_awa_worker, regress_awa_admin;
 DROP ROLE regress_awa_nobody;

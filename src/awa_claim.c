@@ -768,7 +768,7 @@ awa_claim_batch(PG_FUNCTION_ARGS)
 	uint8	   *umasks;
 	int64	   *uids;
 	int			nunique = 0;
-	SubTransactionId planner_scope;
+	int			planner_scope;
 
 	if (PG_ARGISNULL(0))
 		AwaValidateName(NULL, "queue");

@@ -455,7 +455,7 @@ awa_complete_batch(PG_FUNCTION_ARGS)
 	int32		current;
 	bool		prelocked;
 	CompleteState st;
-	SubTransactionId planner_scope;
+	int			planner_scope;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,

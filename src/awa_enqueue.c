@@ -307,7 +307,7 @@ awa_enqueue(PG_FUNCTION_ARGS)
 {
 	JobInput	in;
 	AwaJobRow	row;
-	SubTransactionId planner_scope;
+	int			planner_scope;
 
 	memset(&in, 0, sizeof(in));
 	in.kind = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);

@@ -90,9 +90,9 @@ extern bool AwaQueuePaused(text *queue);
 extern int	AwaQueueEnqueueShards(text *queue);
 extern void AwaQueueMetaInit(void);
 
-/* planner settings of the hot functions' statements (awa_planner.c) */
-extern SubTransactionId AwaHotPlannerBegin(void);
-extern void AwaHotPlannerEnd(SubTransactionId outer);
+/* settings of the hot functions' statements (awa_planner.c) */
+extern int	AwaHotPlannerBegin(void);
+extern void AwaHotPlannerEnd(int depth);
 extern void AwaHotPlannerApply(void);
 extern void AwaPlannerInit(void);
 

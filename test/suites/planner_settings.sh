@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# test/suites/planner_settings.sh -- the planner settings of the statements
-# enqueue, claim_batch and complete_batch run (design decision 25,
+# test/suites/planner_settings.sh -- the settings of the statements
+# enqueue, claim_batch and complete_batch run (design decisions 25 and 44,
 # src/awa_planner.c).
 #
-# These functions no longer carry SET plan_cache_mode / enable_seqscan / jit
-# clauses; the SPI layer applies the settings before the first statement a
-# hot function runs.  auto_explain (log_nested_statements, log_settings,
+# These functions carry no SET clause (search_path, plan_cache_mode,
+# enable_seqscan, jit); the SPI layer applies the four settings before the
+# first statement a hot function runs.  auto_explain (log_nested_statements, log_settings,
 # log_level = notice) shows, for every statement, the planner settings it
 # ran with.  The suite checks that every statement run inside the three
-# functions had all three settings, that the caller's own settings are
+# functions had all four settings, that the caller's own settings are
 # untouched afterwards, and that a hot function ended by an error (unique
 # key conflict) leaves nothing behind: the statements of a later non-hot
 # function (queue_counts), after ROLLBACK TO SAVEPOINT and after ROLLBACK,
@@ -53,7 +53,7 @@ hot_settings_everywhere() {
 	local name=$1 out=$2 n
 	n=$(count_lines "$out")
 	expect "$name: runs statements" "$([ "$n" -gt 0 ] && echo yes || echo "no ($n)")" yes
-	for s in "enable_seqscan = 'off'" "plan_cache_mode = 'force_generic_plan'" "jit = 'off'"; do
+	for s in "search_path = 'pg_catalog, pg_temp'" "enable_seqscan = 'off'" "plan_cache_mode = 'force_generic_plan'" "jit = 'off'"; do
 		expect "$name: every statement with $s" "$(count_without "$s" "$out")" 0
 	done
 }
@@ -64,9 +64,9 @@ psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "SET client_min_messages = warning"
 	finish
 }
 
-expect "the hot functions carry only SET search_path" \
-	"$(psql -X -q -A -t -d "$db" -c "SELECT string_agg(proname || ' ' || array_to_string(proconfig, ';'), ', ' ORDER BY proname) FROM pg_proc WHERE pronamespace = 'awa'::regnamespace AND proname IN ('enqueue', 'claim_batch', 'complete_batch')")" \
-	"claim_batch search_path=pg_catalog, pg_temp, complete_batch search_path=pg_catalog, pg_temp, enqueue search_path=pg_catalog, pg_temp"
+expect "the hot functions carry no SET clause" \
+	"$(psql -X -q -A -t -d "$db" -c "SELECT string_agg(proname || ' ' || coalesce(array_to_string(proconfig, ';'), '-'), ', ' ORDER BY proname) FROM pg_proc WHERE pronamespace = 'awa'::regnamespace AND proname IN ('enqueue', 'claim_batch', 'complete_batch')")" \
+	"claim_batch -, complete_batch -, enqueue -"
 
 # enqueue into new lanes (lane creation and the statement path of the first
 # enqueue) with a unique key (the unique-claim statement)
@@ -90,12 +90,12 @@ expect "complete_batch: both jobs completed" \
 # the caller's settings after each hot function
 expect "caller's settings untouched" \
 	"$(psql -X -q -A -t -d "$db" \
-		-c "SET enable_seqscan = on" -c "SET plan_cache_mode = auto" -c "SET jit = on" \
+		-c "SET enable_seqscan = on" -c "SET plan_cache_mode = auto" -c "SET jit = on" -c "SET search_path = public, pg_catalog" \
 		-c "SELECT awa.enqueue('k', '{}', 'plan', unique_key => 'u2'::bytea) > 0" \
 		-c "SELECT count(*) FROM awa.claim_batch('plan', 1)" \
 		-c "SELECT count(*) FROM awa.complete_batch(ARRAY(SELECT job_id FROM awa.lease_claims c WHERE NOT EXISTS (SELECT 1 FROM awa.lease_claim_closures x WHERE x.job_id = c.job_id)), ARRAY(SELECT run_lease FROM awa.lease_claims c WHERE NOT EXISTS (SELECT 1 FROM awa.lease_claim_closures x WHERE x.job_id = c.job_id)))" \
-		-c "SELECT current_setting('enable_seqscan') || ' ' || current_setting('plan_cache_mode') || ' ' || current_setting('jit')" | tr '\n' ' ')" \
-	"t 1 1 on auto on "
+		-c "SELECT current_setting('enable_seqscan') || ' ' || current_setting('plan_cache_mode') || ' ' || current_setting('jit') || ' ' || current_setting('search_path')" | tr '\n' ' ')" \
+	"t 1 1 on auto on public, pg_catalog "
 
 # A hot function ended by an error: enqueue of a key that is taken (u3 is
 # available).  queue_counts (not a hot function: SET jit = off only) runs
@@ -112,6 +112,23 @@ counts=$(printf '%s\n' "$out" | grep -F 'WITH q AS (SELECT queue FROM awa.queue'
 expect "after ROLLBACK TO SAVEPOINT: queue_counts ran its statement" "$(count_lines "$counts")" 1
 expect "after ROLLBACK TO SAVEPOINT: no hot settings left" \
 	"$(printf '%s\n' "$counts" | grep -c -F -e "enable_seqscan" -e "plan_cache_mode" || true)" 0
+
+# the caller's search_path after a hot function that failed after it had
+# applied its settings: rolled back to a savepoint, and caught by an
+# exception block (the subtransaction of a PL/pgSQL BEGIN ... EXCEPTION)
+expect "caller's search_path after a failed hot function" \
+	"$(psql -X -q -A -t -d "$db" \
+		-c "SET search_path = public, pg_catalog" \
+		-c "BEGIN" -c "SAVEPOINT s" \
+		-c "SELECT awa.enqueue('k', '{}', 'plan', unique_key => 'u3'::bytea)" \
+		-c "ROLLBACK TO SAVEPOINT s" \
+		-c "SELECT current_setting('search_path') || ' ' || current_setting('enable_seqscan')" \
+		-c "COMMIT" \
+		-c "DO \$\$ BEGIN PERFORM awa.enqueue('k', '{}', 'plan', unique_key => 'u3'::bytea); EXCEPTION WHEN unique_violation THEN NULL; END \$\$" \
+		-c "SELECT current_setting('search_path') || ' ' || current_setting('enable_seqscan')" \
+		-c "SELECT awa.enqueue('k', '{}', 'plan', unique_key => 'u4'::bytea) > 0" \
+		-c "SELECT current_setting('search_path') || ' ' || current_setting('enable_seqscan')" 2>/dev/null | tr '\n' '|')" \
+	"public, pg_catalog on|public, pg_catalog on|t|public, pg_catalog on|"
 
 out=$(explain \
 	-c "BEGIN" \
@@ -130,7 +147,7 @@ expect "available counts exact" \
 	"$(psql -X -q -A -t -d "$db" -c "SELECT count(*) FROM awa.verify_available_counts()")" 0
 expect "queue counts" \
 	"$(psql -X -q -A -t -d "$db" -c "SELECT available || ' ' || running || ' ' || terminal FROM awa.queue_counts('plan')")" \
-	"1 0 3"
+	"2 0 3"
 
 psql -X -q -d postgres -c "DROP DATABASE $db" >/dev/null
 finish
