@@ -181,6 +181,18 @@ def main():
         if any(v is not None for v in lfl):
             out.append(goal("(like for like) S1 single-row enqueue (%s client%s) vs skiplocked_notify"
                             % (clients.strip(), "" if clients == "1 " else "s"), lfl, 1.0))
+    # What the enqueue guarantees cost in themselves: fifo_sql is the
+    # baseline table plus a lane head row and the notification, in plain
+    # SQL (bench/fifo_sql.sql).  Not goals; shown for reading the S1 lines.
+    for variant, label in (("1 job/txn, 1 ", "single-row, 1 client"),
+                           ("1 job/txn, 8", "single-row, 8 clients"),
+                           ("100 jobs", "batch")):
+        design = paired("fifo_sql", BASE, "S1", variant, "jobs_s")
+        if any(v is not None for v in design):
+            out.append(goal("(design cost) S1 %s: fifo_sql vs skiplocked" % label,
+                            design, 1.0))
+            out.append(goal("(like for like) S1 %s: awa_queue vs fifo_sql" % label,
+                            paired(A, "fifo_sql", "S1", variant, "jobs_s"), 1.0))
     # S2/S3 for the default config and for 4 lanes per priority
     # (awa_queue_4shards).
     for sysname, suffix in ((A, ""), ("awa_queue_4shards", ", 4 shards")):

@@ -13,7 +13,7 @@
 # Environment:
 #   BENCH_SCALE      smoke | short (default) | full
 #   BENCH_SYSTEMS    default "awa_queue awa_queue_4shards skiplocked
-#                    skiplocked_notify skiplocked_delete pgq"
+#                    skiplocked_notify fifo_sql skiplocked_delete pgq"
 #   BENCH_SCENARIOS  default "S1 S2 S3 S4 S5"
 #   BENCH_ROUNDS     rounds of S1-S3, every other one in reverse system
 #                    order (default 3; 1 at smoke scale); the table shows
@@ -33,6 +33,8 @@
 # skiplocked (bench/skiplocked.sql,
 # completion by UPDATE), skiplocked_notify (same, producers notify as
 # River, Oban and graphile-worker do; S1 and S3 only),
+# fifo_sql (S1 only: skiplocked_notify plus a lane head row every enqueue
+# advances, awa_queue's enqueue guarantees in plain SQL, bench/fifo_sql.sql),
 # skiplocked_delete (same table, DELETE on completion), pgq (PgQ event queue, batch semantics; one consumer).
 # A system whose functions are missing from the build is reported as
 # "n/a", never measured with something else.
@@ -43,7 +45,7 @@ ROOT=$PWD
 . scripts/pgenv.sh
 
 BENCH_SCALE=${BENCH_SCALE:-short}
-BENCH_SYSTEMS=${BENCH_SYSTEMS:-"awa_queue awa_queue_4shards skiplocked skiplocked_notify skiplocked_delete pgq"}
+BENCH_SYSTEMS=${BENCH_SYSTEMS:-"awa_queue awa_queue_4shards skiplocked skiplocked_notify fifo_sql skiplocked_delete pgq"}
 BENCH_SCENARIOS=${BENCH_SCENARIOS:-"S1 S2 S3 S4 S5"}
 if [ "${BENCH_SCALE:-short}" = smoke ]; then
 	BENCH_ROUNDS=${BENCH_ROUNDS:-1}
@@ -472,6 +474,10 @@ for sc in $BENCH_SCENARIOS; do
 	for sys in $order; do
 		# skiplocked_notify differs from skiplocked in its producers only
 		if [ "$sys" = skiplocked_notify ] && [ "$sc" != S1 ] && [ "$sc" != S3 ]; then
+			continue
+		fi
+		# fifo_sql prices the enqueue guarantees only
+		if [ "$sys" = fifo_sql ] && [ "$sc" != S1 ]; then
 			continue
 		fi
 		t_sc=$(now)
