@@ -123,8 +123,11 @@ SELECT available, running, terminal FROM awa.queue_counts('near');
 -- the near lane pick: with several candidate lanes, each lane's head row is
 -- looked up in the near slots (every candidate's last claimed slot and the
 -- one after it, and the current slot) and the lanes are ordered as the full
--- pick orders them; a head not provably found there makes the full pick run
+-- pick orders them; a head not provably found there makes the full pick run.
+-- The pick reads the head tables and the head rows without a statement
+-- (claim_direct_picks) when it can decide; the SQL picks otherwise.
 SELECT value AS picks0 FROM awa.backend_stats() WHERE name = 'claim_near_picks' \gset
+SELECT value AS mdirect0 FROM awa.backend_stats() WHERE name = 'claim_direct_picks' \gset
 UPDATE awa.queue_ring_state SET current_slot = 2;
 SELECT awa.enqueue('q-p3', queue => 'npick', priority => 3::smallint) > 0 AS ok;
 SELECT awa.enqueue('q-p2', queue => 'npick', priority => 2::smallint) > 0 AS ok;
@@ -134,6 +137,7 @@ SELECT awa.enqueue('r-p2', queue => 'npick', priority => 2::smallint) > 0 AS ok;
 -- heads q-p3 in slot 2 (the p2 lane's last claimed slot), r-p2 in 9 (current)
 SELECT kind FROM awa.claim_batch('npick', 1);
 SELECT value - :picks0 AS near_picks FROM awa.backend_stats() WHERE name = 'claim_near_picks';
+SELECT value - :mdirect0 AS direct_picks FROM awa.backend_stats() WHERE name = 'claim_direct_picks';
 -- near slots 14 (current), 9 and 10: q-p3's head in slot 2 is outside them
 UPDATE awa.queue_ring_state SET current_slot = 12;
 SELECT awa.enqueue('s-p2', queue => 'npick', priority => 2::smallint) > 0 AS ok;
@@ -142,7 +146,27 @@ SELECT awa.enqueue('t-p1', queue => 'npick', priority => 1::smallint) > 0 AS ok;
 SELECT kind FROM awa.claim_batch('npick', 1);
 SELECT kind FROM awa.claim_batch('npick', 10);
 SELECT value - :picks0 AS near_picks FROM awa.backend_stats() WHERE name = 'claim_near_picks';
+SELECT value - :mdirect0 AS direct_picks FROM awa.backend_stats() WHERE name = 'claim_direct_picks';
 SELECT available, running FROM awa.queue_counts('npick');
+-- aging orders lanes without a statement too: a priority-4 head enqueued
+-- 3 minutes ago (run_at in the past) ages to 1 and goes before a fresh
+-- priority-2 head (60 seconds per level); in lane order the rest follow
+SELECT awa.enqueue('fresh-p2', queue => 'aged', priority => 2::smallint) > 0 AS ok;
+SELECT awa.enqueue('old-p4', queue => 'aged', priority => 4::smallint,
+	run_at => pg_catalog.now() - interval '3 minutes') > 0 AS ok;
+-- (the last pick above was left to SQL: this backend goes to the SQL picks
+-- straight away until its next empty claim)
+SELECT pg_catalog.count(*) AS empty FROM awa.claim_batch('aged_none', 1);
+SELECT value AS adirect0 FROM awa.backend_stats() WHERE name = 'claim_direct_picks' \gset
+SELECT value AS anear0 FROM awa.backend_stats() WHERE name = 'claim_near_picks' \gset
+-- without aging the priority decides
+SELECT kind FROM awa.claim_batch('aged', 1, aging => interval '0');
+SELECT awa.enqueue('fresh-p2b', queue => 'aged', priority => 2::smallint) > 0 AS ok;
+SELECT kind FROM awa.claim_batch('aged', 1);
+SELECT kind FROM awa.claim_batch('aged', 5);
+SELECT (SELECT value - :adirect0 FROM awa.backend_stats() WHERE name = 'claim_direct_picks') AS direct_picks,
+	(SELECT value - :anear0 FROM awa.backend_stats() WHERE name = 'claim_near_picks') AS among_several;
+SELECT pg_catalog.count(*) AS drifted_lanes FROM awa.verify_available_counts();
 
 -- a unique job whose mask has available but not running releases its key on claim
 SELECT awa.enqueue('u', queue => 'uq', unique_key => '\xaa', unique_states => B'01000000') > 0 AS ok;

@@ -482,12 +482,12 @@ LockSingleCandidateLane(text *queue, AwaClaimLane *lane, NearSlots *near)
 }
 
 /*
- * LockBestLane
+ * LockBestLaneSql
  *		Run lane_pick_plan: lock the best candidate lane not visited yet
  *		(SKIP LOCKED).  Returns false when there is none to take.
  */
 static bool
-LockBestLane(text *queue, Datum *visited, int nvisited, TimestampTz now,
+LockBestLaneSql(text *queue, Datum *visited, int nvisited, TimestampTz now,
 			 double aging_secs, AwaClaimLane *lane)
 {
 	Datum		args[4];
@@ -505,13 +505,15 @@ LockBestLane(text *queue, Datum *visited, int nvisited, TimestampTz now,
 }
 
 /*
- * What this backend's last claim saw, for the choice of its next first
- * pick: an empty claim or a single candidate lane, and the head tables are
- * read directly (AwaPickLane); several candidates, and the SQL picks run
- * straight away instead of after a scan that cannot decide.
+ * What this backend's last claim saw, for the choice of its next picks:
+ * after an empty claim, or a pick the head tables decided, they are read
+ * directly again (AwaPickLane); after several candidate lanes that the
+ * head tables could not order (a head row outside its lane's near slots),
+ * the SQL picks run straight away instead of after a scan that would not
+ * decide either.
  */
 static bool last_claim_was_empty = true;
-static bool last_pick_saw_many = false;
+static bool last_pick_undecided = false;
 
 /*
  * SetPickedLane
@@ -532,13 +534,48 @@ SetPickedLane(const AwaPickedLane *picked, AwaClaimLane *lane)
 	lane->near_slots[0] = last;
 	lane->near_slots[1] = (last + 1) % AWA_QUEUE_SLOT_COUNT;
 	lane->near_slots[2] = cursor;
-	lane->last_lane = true;
+	lane->last_lane = picked->candidates <= 1;
+	awa_backend_stats.claim_direct_picks++;
+	if (picked->candidates > 1)
+		awa_backend_stats.claim_near_picks++;
+}
+
+/*
+ * LockNextLane
+ *		Lock the best candidate lane of the call not visited yet, without a
+ *		statement where the head tables can decide (AwaPickLane), else with
+ *		lane_pick_plan.  Returns false when there is none to take.  Never
+ *		waits on a lock.
+ */
+static bool
+LockNextLane(text *queue, Datum *visited, int nvisited, TimestampTz now,
+			 double aging_secs, AwaClaimLane *lane)
+{
+	if (!last_pick_undecided)
+	{
+		AwaPickedLane picked;
+
+		switch (AwaPickLane(queue, visited, nvisited, now, aging_secs, &picked))
+		{
+			case AWA_LANE_LOCKED:
+				SetPickedLane(&picked, lane);
+				return true;
+			case AWA_LANE_NONE:
+			case AWA_LANE_BUSY:
+				return false;
+			case AWA_LANE_ASK_SQL:
+			default:
+				break;
+		}
+	}
+	return LockBestLaneSql(queue, visited, nvisited, now, aging_secs, lane);
 }
 
 /*
  * LockFirstLane
- *		Lock the first lane of a call: the only candidate lane (cheap pick)
- *		or the best of several (near pick, else the full pick).
+ *		Lock the first lane of a call: the best candidate lane no other
+ *		claimer holds, picked from the head tables (AwaPickLane), else by
+ *		the SQL picks (the only candidate, the near pick, the full pick).
  *
  * When every candidate lane is held by another claimer, the pick is
  * repeated every 200 microseconds for at most awa.claim_busy_wait ms, so
@@ -547,8 +584,9 @@ SetPickedLane(const AwaPickedLane *picked, AwaClaimLane *lane)
  * transaction-snapshot transaction the repeated pick could not lock a head
  * that another claimer advanced since the snapshot: serialization failure),
  * elsewhere it returns at once.  The head tables are read directly first
- * (AwaPickLane; see last_pick_saw_many for when): no lane with work, or a
- * paused queue, and no statement runs; one lane with work is locked there.
+ * (AwaPickLane; see last_pick_undecided for when): no lane with work, or a
+ * paused queue, and no statement runs; the best lane with work whose head
+ * row lies in its near slots is locked there.
  * Never waits on a lock.  Returns false when there is no lane to take.
  */
 static bool
@@ -564,33 +602,32 @@ LockFirstLane(text *queue, Datum *visited, TimestampTz now, double aging_secs,
 
 		/*
 		 * The heads first, without a statement (AwaPickLane): no lane with
-		 * work ends the call, the only lane with work is locked there.
-		 * Skipped while this backend's last pick saw several candidate
-		 * lanes (the SQL picks order those), except after an empty claim
-		 * and in every repeat.
+		 * work ends the call, the best lane with work no other claimer holds
+		 * is locked there.  Skipped while this backend's last pick could
+		 * not be decided from the heads (the SQL picks order those lanes),
+		 * except after an empty claim and in every repeat.
 		 */
-		if (give_up != 0 || last_claim_was_empty || !last_pick_saw_many)
+		if (give_up != 0 || last_claim_was_empty || !last_pick_undecided)
 		{
 			AwaPickedLane picked;
 
-			switch (AwaPickLane(queue, &picked))
+			switch (AwaPickLane(queue, visited, 0, now, aging_secs, &picked))
 			{
 				case AWA_LANE_NONE:
 					awa_backend_stats.claim_empty_skips++;
 					return false;
 				case AWA_LANE_LOCKED:
 					SetPickedLane(&picked, lane);
-					last_pick_saw_many = false;
-					awa_backend_stats.claim_direct_picks++;
+					last_pick_undecided = false;
 					return true;
 				case AWA_LANE_BUSY:
 					single = SINGLE_BUSY;
-					last_pick_saw_many = false;
+					last_pick_undecided = false;
 					break;
 				case AWA_LANE_ASK_SQL:
 				default:
 					single = LockSingleCandidateLane(queue, lane, &near);
-					last_pick_saw_many = (single == SINGLE_MANY);
+					last_pick_undecided = (single == SINGLE_MANY);
 					break;
 			}
 		}
@@ -610,7 +647,7 @@ LockFirstLane(text *queue, Datum *visited, TimestampTz now, double aging_secs,
 			if (picked == NEAR_LOCKED)
 				return true;
 			if (picked == NEAR_UNSURE &&
-				LockBestLane(queue, visited, 0, now, aging_secs, lane))
+				LockBestLaneSql(queue, visited, 0, now, aging_secs, lane))
 				return true;
 		}
 		/* every candidate lane is held by another claimer */
@@ -825,7 +862,7 @@ awa_claim_batch(PG_FUNCTION_ARGS)
 			if (!LockFirstLane(queue, visited, now, aging_secs, &lane))
 				break;
 		}
-		else if (!LockBestLane(queue, visited, nvisited, now, aging_secs, &lane))
+		else if (!LockNextLane(queue, visited, nvisited, now, aging_secs, &lane))
 			break;
 		visited[nvisited++] = Int32GetDatum((int32) lane.priority * 100 +
 											lane.shard);

@@ -184,6 +184,57 @@ LaneScanNext(LaneScan *ls)
 }
 
 /*
+ * AwaLaneHeadRunAt
+ *		The run_at of the lane's row at position "seq", looked up in the
+ *		ready slots slots[0..nslots-1] only, as lane_heads_near_plan of
+ *		awa_claim.c looks a candidate lane's head up: true with *run_at set
+ *		when one of them holds that row (visible to "snapshot") with a
+ *		run_at; false when none does (the row lives in another slot, or
+ *		was deleted) or a partition cannot be scanned.  AccessShareLock on
+ *		the partitions it reads and their primary keys; no row lock.
+ */
+bool
+AwaLaneHeadRunAt(text *queue, int16 priority, int16 shard, int64 seq,
+				 const int32 *slots, int nslots, Snapshot snapshot,
+				 TimestampTz *run_at)
+{
+	int			i;
+
+	for (i = 0; i < nslots; i++)
+	{
+		LaneScan	ls;
+		Oid			relid;
+		bool		found = false;
+		int			j;
+		bool		seen = false;
+
+		for (j = 0; j < i; j++)
+			seen |= slots[j] == slots[i];
+		if (seen)
+			continue;
+		relid = AwaRelid(psprintf("ready_entries_%d", slots[i]));
+		if (!OidIsValid(relid) ||
+			!BeginLaneScan(&ls, relid, queue, priority, shard, seq, snapshot))
+			return false;
+		if (LaneScanNext(&ls) && ls.seq == seq)
+		{
+			bool		isnull;
+			Datum		value = slot_getattr(ls.ks.slot,
+											 ls.map->attno[RD_RUN_AT],
+											 &isnull);
+
+			found = !isnull;
+			if (found)
+				*run_at = DatumGetTimestampTz(value);
+		}
+		AwaKeyScanEnd(&ls.ks);
+		if (found)
+			return true;
+	}
+	return false;
+}
+
+/*
  * TagsArray
  *		payload -> 'tags' as the claim statement returns it
  *		(ARRAY(SELECT jsonb_array_elements_text(...))): strings as text,

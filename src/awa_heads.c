@@ -525,17 +525,43 @@ ScanQueueHeads(const char *relname, const char *seqcol, const char *lastcol,
 	return n;
 }
 
+/* a lane with an unclaimed position: its claim head and its next_seq */
+typedef struct CandidateLane
+{
+	LanePosition claim;			/* claim_seq, last_claimed_slot, row version */
+	int64		next_seq;
+	TimestampTz head_run_at;	/* run_at of the row at claim_seq */
+	double		effective;		/* its aged priority */
+} CandidateLane;
+
+/*
+ * LaneIsVisited
+ *		True when the lane is in visited[] (priority * 100 + shard, as the
+ *		claim loop records the lanes it took from).
+ */
+static bool
+LaneIsVisited(int16 priority, int16 shard, const Datum *visited, int nvisited)
+{
+	int32		key = (int32) priority * 100 + shard;
+	int			i;
+
+	for (i = 0; i < nvisited; i++)
+		if (DatumGetInt32(visited[i]) == key)
+			return true;
+	return false;
+}
+
 /*
  * CandidateLanes
  *		The lanes of a queue with an unclaimed position (claim_seq <
  *		next_seq, the LANE_HEADS test of awa_claim.c) as the snapshot sees
- *		them: their count, or -1 when the scans cannot answer.  The first
- *		candidate's claim-head row goes to *first and its next_seq to
- *		*first_next.
+ *		them, leaving out the visited ones, into out[] (room for MAX_LANES)
+ *		in (priority, shard) order: their count, or -1 when the scans cannot
+ *		answer.
  */
 static int
-CandidateLanes(text *queue, Snapshot snapshot, LanePosition *first,
-			   int64 *first_next)
+CandidateLanes(text *queue, Snapshot snapshot, const Datum *visited,
+			   int nvisited, CandidateLane *out)
 {
 	LanePosition *next = palloc(sizeof(LanePosition) * MAX_LANES);
 	LanePosition *claim = palloc(sizeof(LanePosition) * MAX_LANES);
@@ -563,13 +589,11 @@ CandidateLanes(text *queue, Snapshot snapshot, LanePosition *first,
 				 next[j].shard < claim[i].shard)))
 			j++;
 		if (j < nnext && next[j].priority == claim[i].priority &&
-			next[j].shard == claim[i].shard && claim[i].seq < next[j].seq)
+			next[j].shard == claim[i].shard && claim[i].seq < next[j].seq &&
+			!LaneIsVisited(claim[i].priority, claim[i].shard, visited, nvisited))
 		{
-			if (candidates == 0)
-			{
-				*first = claim[i];
-				*first_next = next[j].seq;
-			}
+			out[candidates].claim = claim[i];
+			out[candidates].next_seq = next[j].seq;
 			candidates++;
 		}
 	}
@@ -763,16 +787,113 @@ LockClaimHead(text *queue, const LanePosition *lane, Snapshot snapshot,
 }
 
 /*
+ * CandidateCompare
+ *		The order of lane_pick_plan (awa_claim.c): effective priority, then
+ *		the head row's run_at, then priority and shard.
+ */
+static int
+CandidateCompare(const void *a, const void *b)
+{
+	const CandidateLane *x = (const CandidateLane *) a;
+	const CandidateLane *y = (const CandidateLane *) b;
+
+	if (x->effective != y->effective)
+		return x->effective < y->effective ? -1 : 1;
+	if (x->head_run_at != y->head_run_at)
+		return x->head_run_at < y->head_run_at ? -1 : 1;
+	if (x->claim.priority != y->claim.priority)
+		return x->claim.priority < y->claim.priority ? -1 : 1;
+	if (x->claim.shard != y->claim.shard)
+		return x->claim.shard < y->claim.shard ? -1 : 1;
+	return 0;
+}
+
+/* most ready slots a pick looks in for head rows (NEAR_PICK_SLOTS of awa_claim.c) */
+#define NEAR_SLOTS_MAX 4
+
+/*
+ * AddNearSlot
+ *		Add a slot to near[] unless present; false when it would not fit.
+ */
+static bool
+AddNearSlot(int32 *near, int *n, int32 slot)
+{
+	int			i;
+
+	for (i = 0; i < *n; i++)
+		if (near[i] == slot)
+			return true;
+	if (*n == NEAR_SLOTS_MAX)
+		return false;
+	near[(*n)++] = slot;
+	return true;
+}
+
+/*
+ * OrderCandidates
+ *		Sort the candidates as the lane pick orders them, from each one's
+ *		head row (the row at its claim_seq) looked up in the near slots, as
+ *		lane_heads_near_plan of awa_claim.c does: the current slot, and
+ *		each candidate's last claimed slot and the one after it (the lane's
+ *		own first).  False when those are more than four slots or a head is
+ *		not found in them (the lane lives in older slots, or its head row
+ *		was deleted): the SQL picks decide.
+ */
+static bool
+OrderCandidates(text *queue, CandidateLane *cands, int n, int32 ring_slot,
+				Snapshot snapshot, TimestampTz now, double aging_secs)
+{
+	int32		near[NEAR_SLOTS_MAX];
+	int			nnear = 0;
+	int			i;
+
+	if (!AddNearSlot(near, &nnear, ring_slot))
+		return false;
+	for (i = 0; i < n; i++)
+	{
+		int32		last = cands[i].claim.last_slot;
+
+		if (last >= 0 &&
+			!(AddNearSlot(near, &nnear, last) &&
+			  AddNearSlot(near, &nnear, (last + 1) % AWA_QUEUE_SLOT_COUNT)))
+			return false;
+	}
+	for (i = 0; i < n; i++)
+	{
+		int32		slots[NEAR_SLOTS_MAX + 1];
+		int			k = 0;
+
+		if (cands[i].claim.last_slot >= 0)
+			slots[k++] = cands[i].claim.last_slot;
+		memcpy(&slots[k], near, sizeof(int32) * nnear);
+		if (!AwaLaneHeadRunAt(queue, cands[i].claim.priority,
+							  cands[i].claim.shard, cands[i].claim.seq, slots,
+							  k + nnear, snapshot, &cands[i].head_run_at))
+			return false;
+		cands[i].effective = AwaEffectivePriority(cands[i].claim.priority,
+												  cands[i].head_run_at, now,
+												  aging_secs);
+	}
+	qsort(cands, n, sizeof(CandidateLane), CandidateCompare);
+	return true;
+}
+
+/*
  * AwaPickLane
- *		The first pick of a claim, answered from the head tables without a
- *		statement where it can be: AWA_LANE_NONE when no lane of the queue
- *		has an unclaimed position or the queue is paused; with exactly one
- *		candidate lane (in READ COMMITTED), that lane's claim head locked
- *		FOR UPDATE SKIP LOCKED: AWA_LANE_LOCKED with *lane filled, or
- *		AWA_LANE_BUSY when another claimer holds it; AWA_LANE_ASK_SQL for
- *		several candidates, for a REPEATABLE READ or SERIALIZABLE
- *		transaction with one (its lock and serialization rules stay with
- *		the SQL pick), and whenever a scan cannot answer.
+ *		A lane pick of a claim, answered from the head tables without a
+ *		statement where it can be, among the lanes not in visited[]
+ *		(priority * 100 + shard): AWA_LANE_NONE when no such lane has an
+ *		unclaimed position or the queue is paused; else, in READ
+ *		COMMITTED, the best of them whose claim head no other claimer holds,
+ *		locked FOR UPDATE SKIP LOCKED: AWA_LANE_LOCKED with *lane filled, or
+ *		AWA_LANE_BUSY when another claimer holds every one.  With several
+ *		candidates they are tried in the order of the SQL lane pick
+ *		(effective priority of the head row at claim_seq, aged by
+ *		"aging_secs" at "now", then its run_at, priority and shard), each
+ *		head row looked up in the lane's near slots.  AWA_LANE_ASK_SQL for
+ *		a REPEATABLE READ or SERIALIZABLE transaction (its lock and
+ *		serialization rules stay with the SQL pick), when a head row is not
+ *		found in the near slots, and whenever a scan cannot answer.
  *
  * Reads with the snapshot a read-write SPI statement would take at this
  * point (a new one in READ COMMITTED, the transaction's otherwise), after a
@@ -780,55 +901,63 @@ LockClaimHead(text *queue, const LanePosition *lane, Snapshot snapshot,
  * now would see, this transaction's own enqueues included.  The lock
  * follows the row to its latest version and re-reads claim_seq under it,
  * as LockRows does; a lane whose claim_seq has meanwhile reached the
- * next_seq this snapshot saw is AWA_LANE_BUSY, as the SQL pick reports a
- * row that fails its recheck: another claimer took the work while this
- * one looked, and the busy retry looks again with a new snapshot (the lock
+ * next_seq this snapshot saw counts as held, as the SQL pick skips a row
+ * that fails its recheck: another claimer took the work while this one
+ * looked, and the busy retry looks again with a new snapshot (the lock
  * stays until commit, as it does for that row).  Never waits on a row.
  */
 AwaLanePick
-AwaPickLane(text *queue, AwaPickedLane *lane)
+AwaPickLane(text *queue, const Datum *visited, int nvisited, TimestampTz now,
+			double aging_secs, AwaPickedLane *lane)
 {
-	LanePosition first = {0};
-	int64		first_next = 0;
+	CandidateLane *cands = palloc(sizeof(CandidateLane) * MAX_LANES);
 	int			candidates;
 	AwaLanePick pick = AWA_LANE_ASK_SQL;
 	Snapshot	snapshot;
+	int32		ring_slot;
+	int64		ring_generation;
 
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	snapshot = GetActiveSnapshot();
-	candidates = CandidateLanes(queue, snapshot, &first, &first_next);
+	candidates = CandidateLanes(queue, snapshot, visited, nvisited, cands);
 	if (candidates == 0)
 		pick = AWA_LANE_NONE;
-	else if (candidates == 1 && !IsolationUsesXactSnapshot())
+	else if (candidates < 0 || IsolationUsesXactSnapshot())
+		pick = AWA_LANE_ASK_SQL;
+	else if (AwaQueuePaused(queue))
+		pick = AWA_LANE_NONE;
+	else if (AwaQueueRingCursor(snapshot, &ring_slot, &ring_generation) &&
+			 (candidates == 1 ||
+			  OrderCandidates(queue, cands, candidates, ring_slot, snapshot,
+							  now, aging_secs)))
 	{
-		int32		ring_slot;
-		int64		ring_generation;
-		bool		ring_known = AwaQueueRingCursor(snapshot, &ring_slot,
-													&ring_generation);
+		int			i;
 
-		if (AwaQueuePaused(queue))
-			pick = AWA_LANE_NONE;
-		else if (ring_known)
+		pick = AWA_LANE_BUSY;
+		for (i = 0; i < candidates && pick == AWA_LANE_BUSY; i++)
 		{
 			int64		claim_seq = 0;
 			int32		last_slot = -1;
 
-			pick = LockClaimHead(queue, &first, snapshot, &claim_seq, &last_slot);
-			if (pick == AWA_LANE_LOCKED && claim_seq >= first_next)
+			pick = LockClaimHead(queue, &cands[i].claim, snapshot, &claim_seq,
+								 &last_slot);
+			if (pick == AWA_LANE_LOCKED && claim_seq >= cands[i].next_seq)
 				pick = AWA_LANE_BUSY;
 			else if (pick == AWA_LANE_LOCKED)
 			{
-				lane->priority = first.priority;
-				lane->shard = first.shard;
-				lane->next_seq = first_next;
+				lane->priority = cands[i].claim.priority;
+				lane->shard = cands[i].claim.shard;
+				lane->next_seq = cands[i].next_seq;
 				lane->claim_seq = claim_seq;
 				lane->last_claimed_slot = last_slot;
 				lane->ring_slot = ring_slot;
+				lane->candidates = candidates;
 			}
 		}
 	}
 	PopActiveSnapshot();
+	pfree(cands);
 	return pick;
 }
 

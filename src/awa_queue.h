@@ -208,9 +208,9 @@ typedef struct AwaJobRow
 typedef enum AwaLanePick
 {
 	AWA_LANE_NONE,				/* no lane has work, or the queue is paused */
-	AWA_LANE_LOCKED,			/* the only candidate lane, locked */
-	AWA_LANE_BUSY,				/* the only candidate lane, held by another */
-	AWA_LANE_ASK_SQL			/* several candidates, or cannot say */
+	AWA_LANE_LOCKED,			/* the best candidate lane free to take, locked */
+	AWA_LANE_BUSY,				/* every candidate lane held by another */
+	AWA_LANE_ASK_SQL			/* the SQL pick must decide */
 } AwaLanePick;
 
 typedef struct AwaPickedLane
@@ -221,9 +221,12 @@ typedef struct AwaPickedLane
 	int64		claim_seq;		/* read under the lock */
 	int32		last_claimed_slot;	/* -1 before the lane's first claim */
 	int32		ring_slot;		/* the queue ring's current slot */
+	int			candidates;		/* candidate lanes of the pick, this one included */
 } AwaPickedLane;
 
-extern AwaLanePick AwaPickLane(text *queue, AwaPickedLane *lane);
+extern AwaLanePick AwaPickLane(text *queue, const Datum *visited, int nvisited,
+							   TimestampTz now, double aging_secs,
+							   AwaPickedLane *lane);
 extern bool AwaOpenWithPrimaryKey(Oid relid, LOCKMODE lockmode, Relation *heap,
 								  Relation *index);
 
@@ -268,6 +271,9 @@ typedef struct AwaClaimedRow
 extern int	AwaDirectClaimLane(text *queue, const AwaClaimLane *lane,
 							   int32 max_jobs, TimestampTz now, double aging_secs,
 							   Datum deadline, AwaClaimedRow **rows);
+extern bool AwaLaneHeadRunAt(text *queue, int16 priority, int16 shard,
+							 int64 seq, const int32 *slots, int nslots,
+							 Snapshot snapshot, TimestampTz *run_at);
 extern double AwaEffectivePriority(int16 priority, TimestampTz run_at,
 								   TimestampTz now, double aging_secs);
 
