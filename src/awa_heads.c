@@ -555,13 +555,12 @@ LaneIsVisited(int16 priority, int16 shard, const Datum *visited, int nvisited)
  * CandidateLanes
  *		The lanes of a queue with an unclaimed position (claim_seq <
  *		next_seq, the LANE_HEADS test of awa_claim.c) as the snapshot sees
- *		them, leaving out the visited ones, into out[] (room for MAX_LANES)
- *		in (priority, shard) order: their count, or -1 when the scans cannot
- *		answer.
+ *		them, leaving out the visited ones, in (priority, shard) order, in
+ *		a palloc'd *out: their count, or -1 when the scans cannot answer.
  */
 static int
 CandidateLanes(text *queue, Snapshot snapshot, const Datum *visited,
-			   int nvisited, CandidateLane *out)
+			   int nvisited, CandidateLane **out)
 {
 	LanePosition *next = palloc(sizeof(LanePosition) * MAX_LANES);
 	LanePosition *claim = palloc(sizeof(LanePosition) * MAX_LANES);
@@ -579,6 +578,7 @@ CandidateLanes(text *queue, Snapshot snapshot, const Datum *visited,
 								MAX_LANES);
 	if (nnext < 0 || nclaim < 0)
 		candidates = -1;
+	*out = palloc(sizeof(CandidateLane) * Max(nclaim, 1));
 
 	/* both lists are in (priority, shard) order: merge them */
 	for (i = 0; i < nclaim && candidates >= 0; i++)
@@ -592,8 +592,8 @@ CandidateLanes(text *queue, Snapshot snapshot, const Datum *visited,
 			next[j].shard == claim[i].shard && claim[i].seq < next[j].seq &&
 			!LaneIsVisited(claim[i].priority, claim[i].shard, visited, nvisited))
 		{
-			out[candidates].claim = claim[i];
-			out[candidates].next_seq = next[j].seq;
+			(*out)[candidates].claim = claim[i];
+			(*out)[candidates].next_seq = next[j].seq;
 			candidates++;
 		}
 	}
@@ -910,7 +910,7 @@ AwaLanePick
 AwaPickLane(text *queue, const Datum *visited, int nvisited, TimestampTz now,
 			double aging_secs, AwaPickedLane *lane)
 {
-	CandidateLane *cands = palloc(sizeof(CandidateLane) * MAX_LANES);
+	CandidateLane *cands;
 	int			candidates;
 	AwaLanePick pick = AWA_LANE_ASK_SQL;
 	Snapshot	snapshot;
@@ -920,7 +920,7 @@ AwaPickLane(text *queue, const Datum *visited, int nvisited, TimestampTz now,
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	snapshot = GetActiveSnapshot();
-	candidates = CandidateLanes(queue, snapshot, visited, nvisited, cands);
+	candidates = CandidateLanes(queue, snapshot, visited, nvisited, &cands);
 	if (candidates == 0)
 		pick = AWA_LANE_NONE;
 	else if (candidates < 0 || IsolationUsesXactSnapshot())
