@@ -257,19 +257,16 @@ typedef enum SingleLaneOutcome
 	SINGLE_MANY					/* several candidates: near or full pick */
 } SingleLaneOutcome;
 
-/* most ready slots the near lane pick looks in */
-#define NEAR_PICK_SLOTS 4
-
 /*
  * The ready slots where the heads of a queue's candidate lanes probably
  * are: the slot of each lane's last claimed row, the slot after it, and
  * the current slot.  usable is false when they do not fit in
- * NEAR_PICK_SLOTS.
+ * AWA_NEAR_SLOTS_MAX.
  */
 typedef struct NearSlots
 {
 	int			n;
-	int32		slots[NEAR_PICK_SLOTS];
+	int32		slots[AWA_NEAR_SLOTS_MAX];
 	bool		usable;
 } NearSlots;
 
@@ -281,14 +278,6 @@ typedef enum NearPickOutcome
 	NEAR_UNSURE					/* a head not provably found: full pick */
 } NearPickOutcome;
 
-/* one candidate lane of the near pick */
-typedef struct NearHead
-{
-	int16		priority;
-	int16		shard;
-	TimestampTz run_at;			/* of the lane's head row */
-	double		effective;		/* aged priority */
-} NearHead;
 
 /*
  * ReadPickedLane
@@ -321,15 +310,8 @@ ReadPickedLane(int first, AwaClaimLane *lane)
 static void
 AddNearSlot(NearSlots *near, int32 slot)
 {
-	int			i;
-
-	for (i = 0; i < near->n; i++)
-		if (near->slots[i] == slot)
-			return;
-	if (near->n == NEAR_PICK_SLOTS)
+	if (!AwaAddNearSlot(near->slots, &near->n, slot))
 		near->usable = false;
-	else
-		near->slots[near->n++] = slot;
 }
 
 /*
@@ -367,28 +349,6 @@ ReadNearSlots(NearSlots *near)
 }
 
 /*
- * NearHeadCompare
- *		The order of lane_pick_plan: effective priority, then the head
- *		row's run_at, then priority and shard.
- */
-static int
-NearHeadCompare(const void *a, const void *b)
-{
-	const NearHead *x = (const NearHead *) a;
-	const NearHead *y = (const NearHead *) b;
-
-	if (x->effective != y->effective)
-		return x->effective < y->effective ? -1 : 1;
-	if (x->run_at != y->run_at)
-		return x->run_at < y->run_at ? -1 : 1;
-	if (x->priority != y->priority)
-		return x->priority < y->priority ? -1 : 1;
-	if (x->shard != y->shard)
-		return x->shard < y->shard ? -1 : 1;
-	return 0;
-}
-
-/*
  * LockNearBestLane
  *		The lane pick of lane_pick_plan without its probe of every ready
  *		partition: look up each candidate lane's head row in the near
@@ -403,19 +363,19 @@ static NearPickOutcome
 LockNearBestLane(text *queue, const NearSlots *near, TimestampTz now,
 				 double aging_secs, AwaClaimLane *lane)
 {
-	Datum		args[NEAR_PICK_SLOTS + 1];
-	NearHead   *heads;
+	Datum		args[AWA_NEAR_SLOTS_MAX + 1];
+	AwaLaneRank *heads;
 	int			nheads;
 	int			i;
 
 	args[0] = PointerGetDatum(queue);
-	for (i = 0; i < NEAR_PICK_SLOTS; i++)
+	for (i = 0; i < AWA_NEAR_SLOTS_MAX; i++)
 		args[i + 1] = Int32GetDatum(near->slots[Min(i, near->n - 1)]);
 	nheads = AwaPlanExec(&lane_heads_near_plan, args, NULL, false, 0,
 						 SPI_OK_SELECT);
 	if (nheads == 0)
 		return NEAR_UNSURE;
-	heads = palloc(sizeof(NearHead) * nheads);
+	heads = palloc(sizeof(AwaLaneRank) * nheads);
 	for (i = 0; i < nheads; i++)
 	{
 		bool		isnull;
@@ -431,7 +391,7 @@ LockNearBestLane(text *queue, const NearSlots *near, TimestampTz now,
 												  heads[i].run_at, now,
 												  aging_secs);
 	}
-	qsort(heads, nheads, sizeof(NearHead), NearHeadCompare);
+	qsort(heads, nheads, sizeof(AwaLaneRank), AwaLaneRankCompare);
 	for (i = 0; i < nheads; i++)
 	{
 		Datum		lock_args[3];

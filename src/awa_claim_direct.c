@@ -184,6 +184,48 @@ LaneScanNext(LaneScan *ls)
 }
 
 /*
+ * AwaLaneRankCompare
+ *		qsort comparator of AwaLaneRank (or of structs that start with one):
+ *		the order of the lane pick, lane_pick_plan of awa_claim.c: effective
+ *		priority, then the head row's run_at, then priority and shard.
+ */
+int
+AwaLaneRankCompare(const void *a, const void *b)
+{
+	const AwaLaneRank *x = (const AwaLaneRank *) a;
+	const AwaLaneRank *y = (const AwaLaneRank *) b;
+
+	if (x->effective != y->effective)
+		return x->effective < y->effective ? -1 : 1;
+	if (x->run_at != y->run_at)
+		return x->run_at < y->run_at ? -1 : 1;
+	if (x->priority != y->priority)
+		return x->priority < y->priority ? -1 : 1;
+	if (x->shard != y->shard)
+		return x->shard < y->shard ? -1 : 1;
+	return 0;
+}
+
+/*
+ * AwaAddNearSlot
+ *		Add a ready slot to the set slots[0..*n-1] (room for
+ *		AWA_NEAR_SLOTS_MAX) unless present; false when it would not fit.
+ */
+bool
+AwaAddNearSlot(int32 *slots, int *n, int32 slot)
+{
+	int			i;
+
+	for (i = 0; i < *n; i++)
+		if (slots[i] == slot)
+			return true;
+	if (*n == AWA_NEAR_SLOTS_MAX)
+		return false;
+	slots[(*n)++] = slot;
+	return true;
+}
+
+/*
  * AwaLaneHeadRunAt
  *		The run_at of the lane's row at position "seq", looked up in the
  *		ready slots slots[0..nslots-1] only, as lane_heads_near_plan of

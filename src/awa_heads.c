@@ -528,10 +528,9 @@ ScanQueueHeads(const char *relname, const char *seqcol, const char *lastcol,
 /* a lane with an unclaimed position: its claim head and its next_seq */
 typedef struct CandidateLane
 {
+	AwaLaneRank rank;			/* first: sorted with AwaLaneRankCompare */
 	LanePosition claim;			/* claim_seq, last_claimed_slot, row version */
 	int64		next_seq;
-	TimestampTz head_run_at;	/* run_at of the row at claim_seq */
-	double		effective;		/* its aged priority */
 } CandidateLane;
 
 /*
@@ -787,49 +786,6 @@ LockClaimHead(text *queue, const LanePosition *lane, Snapshot snapshot,
 }
 
 /*
- * CandidateCompare
- *		The order of lane_pick_plan (awa_claim.c): effective priority, then
- *		the head row's run_at, then priority and shard.
- */
-static int
-CandidateCompare(const void *a, const void *b)
-{
-	const CandidateLane *x = (const CandidateLane *) a;
-	const CandidateLane *y = (const CandidateLane *) b;
-
-	if (x->effective != y->effective)
-		return x->effective < y->effective ? -1 : 1;
-	if (x->head_run_at != y->head_run_at)
-		return x->head_run_at < y->head_run_at ? -1 : 1;
-	if (x->claim.priority != y->claim.priority)
-		return x->claim.priority < y->claim.priority ? -1 : 1;
-	if (x->claim.shard != y->claim.shard)
-		return x->claim.shard < y->claim.shard ? -1 : 1;
-	return 0;
-}
-
-/* most ready slots a pick looks in for head rows (NEAR_PICK_SLOTS of awa_claim.c) */
-#define NEAR_SLOTS_MAX 4
-
-/*
- * AddNearSlot
- *		Add a slot to near[] unless present; false when it would not fit.
- */
-static bool
-AddNearSlot(int32 *near, int *n, int32 slot)
-{
-	int			i;
-
-	for (i = 0; i < *n; i++)
-		if (near[i] == slot)
-			return true;
-	if (*n == NEAR_SLOTS_MAX)
-		return false;
-	near[(*n)++] = slot;
-	return true;
-}
-
-/*
  * OrderCandidates
  *		Sort the candidates as the lane pick orders them, from each one's
  *		head row (the row at its claim_seq) looked up in the near slots, as
@@ -843,38 +799,40 @@ static bool
 OrderCandidates(text *queue, CandidateLane *cands, int n, int32 ring_slot,
 				Snapshot snapshot, TimestampTz now, double aging_secs)
 {
-	int32		near[NEAR_SLOTS_MAX];
+	int32		near[AWA_NEAR_SLOTS_MAX];
 	int			nnear = 0;
 	int			i;
 
-	if (!AddNearSlot(near, &nnear, ring_slot))
+	if (!AwaAddNearSlot(near, &nnear, ring_slot))
 		return false;
 	for (i = 0; i < n; i++)
 	{
 		int32		last = cands[i].claim.last_slot;
 
 		if (last >= 0 &&
-			!(AddNearSlot(near, &nnear, last) &&
-			  AddNearSlot(near, &nnear, (last + 1) % AWA_QUEUE_SLOT_COUNT)))
+			!(AwaAddNearSlot(near, &nnear, last) &&
+			  AwaAddNearSlot(near, &nnear, (last + 1) % AWA_QUEUE_SLOT_COUNT)))
 			return false;
 	}
 	for (i = 0; i < n; i++)
 	{
-		int32		slots[NEAR_SLOTS_MAX + 1];
+		AwaLaneRank *rank = &cands[i].rank;
+		int32		slots[AWA_NEAR_SLOTS_MAX + 1];
 		int			k = 0;
 
 		if (cands[i].claim.last_slot >= 0)
 			slots[k++] = cands[i].claim.last_slot;
 		memcpy(&slots[k], near, sizeof(int32) * nnear);
-		if (!AwaLaneHeadRunAt(queue, cands[i].claim.priority,
-							  cands[i].claim.shard, cands[i].claim.seq, slots,
-							  k + nnear, snapshot, &cands[i].head_run_at))
+		rank->priority = cands[i].claim.priority;
+		rank->shard = cands[i].claim.shard;
+		if (!AwaLaneHeadRunAt(queue, rank->priority, rank->shard,
+							  cands[i].claim.seq, slots, k + nnear, snapshot,
+							  &rank->run_at))
 			return false;
-		cands[i].effective = AwaEffectivePriority(cands[i].claim.priority,
-												  cands[i].head_run_at, now,
-												  aging_secs);
+		rank->effective = AwaEffectivePriority(rank->priority, rank->run_at,
+											   now, aging_secs);
 	}
-	qsort(cands, n, sizeof(CandidateLane), CandidateCompare);
+	qsort(cands, n, sizeof(CandidateLane), AwaLaneRankCompare);
 	return true;
 }
 

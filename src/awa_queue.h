@@ -271,6 +271,20 @@ typedef struct AwaClaimedRow
 extern int	AwaDirectClaimLane(text *queue, const AwaClaimLane *lane,
 							   int32 max_jobs, TimestampTz now, double aging_secs,
 							   Datum deadline, AwaClaimedRow **rows);
+/* a candidate lane's place in the lane pick (the order of lane_pick_plan) */
+typedef struct AwaLaneRank
+{
+	double		effective;		/* aged priority of its head row */
+	TimestampTz run_at;			/* its head row's run_at */
+	int16		priority;
+	int16		shard;
+} AwaLaneRank;
+
+/* most ready slots a lane pick looks in for head rows */
+#define AWA_NEAR_SLOTS_MAX 4
+
+extern int	AwaLaneRankCompare(const void *a, const void *b);
+extern bool AwaAddNearSlot(int32 *slots, int *n, int32 slot);
 extern bool AwaLaneHeadRunAt(text *queue, int16 priority, int16 shard,
 							 int64 seq, const int32 *slots, int nslots,
 							 Snapshot snapshot, TimestampTz *run_at);
