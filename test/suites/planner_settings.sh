@@ -75,8 +75,11 @@ out=$(explain \
 	-c "/* top */ SELECT awa.enqueue('k', '{}', 'plan', priority => 3::smallint)")
 hot_settings_everywhere "enqueue" "$out"
 
-# claim over two lanes of different priority
-out=$(explain -c "/* top */ SELECT count(*) FROM awa.claim_batch('plan', 5)")
+# claim over two lanes of different priority, in a REPEATABLE READ
+# transaction: its lane picks are the SQL statements (in READ COMMITTED the
+# head tables decide them without a statement, design decision 45)
+out=$(explain -c "BEGIN ISOLATION LEVEL REPEATABLE READ" \
+	-c "/* top */ SELECT count(*) FROM awa.claim_batch('plan', 5)" -c "COMMIT")
 hot_settings_everywhere "claim_batch" "$out"
 
 # complete receipts of an older claim slot (rotate_claims in between): the
