@@ -278,7 +278,6 @@ typedef enum NearPickOutcome
 	NEAR_UNSURE					/* a head not provably found: full pick */
 } NearPickOutcome;
 
-
 /*
  * ReadPickedLane
  *		Fill *lane from row 0 of a pick's result, whose lane columns
@@ -448,7 +447,7 @@ LockSingleCandidateLane(text *queue, AwaClaimLane *lane, NearSlots *near)
  */
 static bool
 LockBestLaneSql(text *queue, Datum *visited, int nvisited, TimestampTz now,
-			 double aging_secs, AwaClaimLane *lane)
+				double aging_secs, AwaClaimLane *lane)
 {
 	Datum		args[4];
 
