@@ -193,6 +193,17 @@ def main():
                             design, 1.0))
             out.append(goal("(like for like) S1 %s: awa_queue vs fifo_sql" % label,
                             paired(A, "fifo_sql", "S1", variant, "jobs_s"), 1.0))
+    # pg-boss is a Node.js library, measured through its own API; it is
+    # compared with awa_queue through the same client stack
+    # (awa_queue_node: node-postgres, bench/node/driver.mjs).  Not goals.
+    for variant, label in (("1 job/txn, 1 ", "S1 single-row, 1 client"),
+                           ("1 job/txn, 8", "S1 single-row, 8 clients"),
+                           ("100 jobs", "S1 batch"),
+                           ("batch 100", "S2 drain batch 100")):
+        sc = "S2" if variant.startswith("batch") else "S1"
+        node = paired("awa_queue_node", "pgboss", sc, variant, "jobs_s")
+        if any(v is not None for v in node):
+            out.append(goal("(node-postgres) %s: awa_queue_node vs pgboss" % label, node, 1.0))
     # S2/S3 for the default config and for 4 lanes per priority
     # (awa_queue_4shards).
     for sysname, suffix in ((A, ""), ("awa_queue_4shards", ", 4 shards")):

@@ -13,7 +13,8 @@
 # Environment:
 #   BENCH_SCALE      smoke | short (default) | full
 #   BENCH_SYSTEMS    default "awa_queue awa_queue_4shards skiplocked
-#                    skiplocked_notify fifo_sql skiplocked_delete pgq"
+#                    skiplocked_notify fifo_sql skiplocked_delete pgq
+#                    awa_queue_node pgboss"
 #   BENCH_SCENARIOS  default "S1 S2 S3 S4 S5"
 #   BENCH_ROUNDS     rounds of S1-S3, every other one in reverse system
 #                    order (default 3; 1 at smoke scale); the table shows
@@ -35,7 +36,10 @@
 # River, Oban and graphile-worker do; S1 and S3 only),
 # fifo_sql (S1 only: skiplocked_notify plus a lane head row every enqueue
 # advances, awa_queue's enqueue guarantees in plain SQL, bench/fifo_sql.sql),
-# skiplocked_delete (same table, DELETE on completion), pgq (PgQ event queue, batch semantics; one consumer).
+# skiplocked_delete (same table, DELETE on completion), pgq (PgQ event queue, batch semantics; one consumer),
+# pgboss (pg-boss 10 from npm, through its Node.js API) and awa_queue_node
+# (awa_queue through node-postgres, the same client stack): both driven by
+# bench/node/driver.mjs, S1 and S2 batch 100 only, "n/a" without Node.js.
 # A system whose functions are missing from the build is reported as
 # "n/a", never measured with something else.
 set -euo pipefail
@@ -45,7 +49,7 @@ ROOT=$PWD
 . scripts/pgenv.sh
 
 BENCH_SCALE=${BENCH_SCALE:-short}
-BENCH_SYSTEMS=${BENCH_SYSTEMS:-"awa_queue awa_queue_4shards skiplocked skiplocked_notify fifo_sql skiplocked_delete pgq"}
+BENCH_SYSTEMS=${BENCH_SYSTEMS:-"awa_queue awa_queue_4shards skiplocked skiplocked_notify fifo_sql skiplocked_delete pgq awa_queue_node pgboss"}
 BENCH_SCENARIOS=${BENCH_SCENARIOS:-"S1 S2 S3 S4 S5"}
 if [ "${BENCH_SCALE:-short}" = smoke ]; then
 	BENCH_ROUNDS=${BENCH_ROUNDS:-1}
@@ -63,19 +67,19 @@ fi
 # offered rate, S4 jobs, S5 available / terminal backlogs and calls.
 case "$BENCH_SCALE" in
 	smoke)
-		S1_RUN="-t 50" S1_RUN8="-t 10" S1_RUN100="-t 5"
+		S1_RUN="-t 50" S1_RUN8="-t 10" S1_RUN100="-t 5" NODE_S1_SECS=1
 		S2_N=1000 S2_BATCHES="10 100" S2_MAX_SECS=20
 		S3_SECS=1 S3_RATE=${BENCH_S3_RATE:-200}
 		S4_N=2000 S4_ROUNDS=2 S5_AVAIL=1000 S5_T1=250 S5_T2=1000 S5_CALLS=5
 		;;
 	short)
-		S1_RUN="-T 5" S1_RUN8="-T 5" S1_RUN100="-T 5"
-		S2_N=20000 S2_BATCHES="1 10 100 500" S2_MAX_SECS=60
+		S1_RUN="-T 5" S1_RUN8="-T 5" S1_RUN100="-T 5" NODE_S1_SECS=5
+		S2_N=100000 S2_BATCHES="1 10 100 500" S2_MAX_SECS=60
 		S3_SECS=10 S3_RATE=${BENCH_S3_RATE:-500}
 		S4_N=50000 S4_ROUNDS=10 S5_AVAIL=50000 S5_T1=12500 S5_T2=50000 S5_CALLS=100
 		;;
 	full)
-		S1_RUN="-T 15" S1_RUN8="-T 15" S1_RUN100="-T 15"
+		S1_RUN="-T 15" S1_RUN8="-T 15" S1_RUN100="-T 15" NODE_S1_SECS=15
 		S2_N=100000 S2_BATCHES="1 10 100 500" S2_MAX_SECS=300
 		S3_SECS=30 S3_RATE=${BENCH_S3_RATE:-1000}
 		S4_N=1000000 S4_ROUNDS=10 S5_AVAIL=1000000 S5_T1=250000 S5_T2=1000000 S5_CALLS=100
@@ -133,6 +137,7 @@ fresh_db() {
 	setup=$ROOT/bench/$sys.sql
 	[ "$sys" = skiplocked_delete ] && setup=$ROOT/bench/skiplocked.sql
 	[ "$sys" = awa_queue_4shards ] && setup=$ROOT/bench/awa_queue.sql
+	[ "$sys" = awa_queue_node ] && setup=$ROOT/bench/awa_queue.sql
 	if [ "$(q postgres "SELECT count(*) FROM pg_database WHERE datname = '$db'")" = 0 ]; then
 		q postgres "CREATE DATABASE $db" >/dev/null
 	fi
@@ -144,10 +149,64 @@ fresh_db() {
 	if [ "$sys" = awa_queue_4shards ]; then
 		q "$db" "SELECT awa.set_enqueue_shards('bench', 4)" >>"$LOG" 2>&1
 	fi
+	# pg-boss creates its schema and the queue itself
+	if [ "$sys" = pgboss ]; then
+		drv "$sys" "$db" setup >>"$LOG"
+	fi
 }
 
 drop_db() {
 	q postgres "DROP DATABASE IF EXISTS $1" >/dev/null 2>&1 || true
+}
+
+# The Node.js-driven systems (bench/node/driver.mjs): pg-boss is a Node.js
+# library and is measured through its own API; awa_queue_node is awa_queue
+# through node-postgres, so that the two compare on one client stack.
+node_system() {
+	case "$1" in pgboss | awa_queue_node) return 0 ;; esac
+	return 1
+}
+
+# node_deps: the driver's packages (bench/node/package-lock.json) installed
+# once with npm ci; false when Node.js or npm is missing or the install fails.
+node_deps() {
+	command -v node >/dev/null 2>&1 || return 1
+	[ -d "$ROOT/bench/node/node_modules/pg-boss" ] && return 0
+	command -v npm >/dev/null 2>&1 || return 1
+	(cd "$ROOT/bench/node" && npm ci --no-audit --no-fund --loglevel=error) >>"$LOG" 2>&1
+}
+
+# drv SYSTEM DB ARGS...: run the driver against database DB
+drv() {
+	local sys=$1 db=$2
+	shift 2
+	PGDATABASE=$db node "$ROOT/bench/node/driver.mjs" "$sys" "$@" 2>>"$LOG"
+}
+
+# node_row SYSTEM SCENARIO VARIANT CLIENTS BATCH "JOBS SECONDS" S0 S1 NOTE:
+# the row of a driver run (ms/call: clients x time / calls), WAL and
+# commits per job from the snapshots around it.
+node_row() {
+	local sys=$1 sc=$2 var=$3 c=$4 b=$5 jobs el
+	local -a s0 s1
+	read -r jobs el <<<"$6"
+	read -r -a s0 <<<"$7"
+	read -r -a s1 <<<"$8"
+	row "$sys" "$sc" "$var" \
+		"$(awk -v j="$jobs" -v e="$el" 'BEGIN { if (e > 0) printf "%.0f", j / e; else print "-" }')" \
+		"$(awk -v j="$jobs" -v e="$el" -v c="$c" -v b="$b" 'BEGIN { if (j > 0) printf "%.3f", c * e * 1000 * b / j; else print "-" }')" \
+		- - "$(div $((s1[0] - s0[0])) "$jobs")" "$(div $((s1[1] - s0[1] - 1)) "$jobs")" - - "$9"
+}
+
+# node_measure SYSTEM SCENARIO VARIANT DB CLIENTS BATCH: S1 through the
+# driver, NODE_S1_SECS seconds.
+node_measure() {
+	local sys=$1 sc=$2 var=$3 db=$4 c=$5 b=$6 s0 s1 out
+	checkpoint
+	s0=$(snap "$db")
+	out=$(drv "$sys" "$db" enqueue "$c" "$NODE_S1_SECS" "$b")
+	s1=$(snap "$db")
+	node_row "$sys" "$sc" "$var" "$c" "$b" "$out" "$s0" "$s1" "node-postgres client"
 }
 
 # script SYSTEM NAME: path of a pgbench script; skiplocked_delete shares
@@ -267,6 +326,12 @@ dead_and_size() {
 # S1 enqueue: one job per transaction with 1 and 8 clients; 100 per call.
 s1() {
 	local sys=$1 db=$2
+	if node_system "$sys"; then
+		node_measure "$sys" S1 "1 job/txn, 1 client" "$db" 1 1
+		node_measure "$sys" S1 "1 job/txn, 8 clients" "$db" 8 1
+		node_measure "$sys" S1 "100 jobs/call, 1 client" "$db" 1 100
+		return
+	fi
 	measure "$sys" S1 "1 job/txn, 1 client" "$db" 1 "$(script "$sys" enqueue1)" $S1_RUN
 	measure "$sys" S1 "1 job/txn, 8 clients" "$db" 8 "$(script "$sys" enqueue1)" $S1_RUN8
 	measure "$sys" S1 "100 jobs/call, 1 client" "$db" 1 "$(script "$sys" enqueue100)" $S1_RUN100 -D jobs="$JOBS100"
@@ -278,6 +343,10 @@ s1() {
 s2() {
 	local sys=$1 db=$2 b n c=4
 	[ "$sys" = pgq ] && c=1
+	if node_system "$sys"; then
+		node_drain "$sys" "$db" "$c" 100
+		return
+	fi
 	for b in $S2_BATCHES; do
 		n=$S2_N
 		[ "$b" = 1 ] && n=$S2_N1
@@ -289,6 +358,26 @@ s2() {
 		q "$db" "VACUUM ANALYZE" >/dev/null
 		drain_run "$sys" "batch $b" "$db" "$c" "$b" "$(script "$sys" drain)"
 	done
+}
+
+# node_drain SYSTEM DB CLIENTS BATCH: S2 through the driver (batch 100
+# only: pg-boss's fetch reads every available job's index entry and sorts
+# them, so its drain time grows with the backlog and smaller batches would
+# not finish in S2_MAX_SECS).  awa_queue_node is preloaded as awa_queue is.
+node_drain() {
+	local sys=$1 db=$2 c=$3 b=$4 s0 s1 out note="node-postgres client"
+	if [ "$sys" = pgboss ]; then
+		drv "$sys" "$db" preload "$S2_N" >>"$LOG"
+	else
+		q "$db" "CALL bench_preload($S2_N)" >/dev/null
+	fi
+	q "$db" "VACUUM ANALYZE" >/dev/null
+	checkpoint
+	s0=$(snap "$db")
+	out=$(drv "$sys" "$db" drain "$c" "$b" "$S2_MAX_SECS")
+	s1=$(snap "$db")
+	[ "$(q "$db" "SELECT bench_backlog()")" = 0 ] || note="$note; not drained in ${S2_MAX_SECS} s"
+	node_row "$sys" S2 "batch $b" "$c" "$b" "$out" "$s0" "$s1" "$note"
 }
 
 # drain_run SYSTEM VARIANT DB CLIENTS BATCH SCRIPT: run the drain consumers
@@ -478,6 +567,17 @@ for sc in $BENCH_SCENARIOS; do
 		fi
 		# fifo_sql prices the enqueue guarantees only
 		if [ "$sys" = fifo_sql ] && [ "$sc" != S1 ]; then
+			continue
+		fi
+		# the Node.js-driven systems: S1 and S2 (batch 100)
+		if node_system "$sys" && [ "$sc" != S1 ] && [ "$sc" != S2 ]; then
+			continue
+		fi
+		if node_system "$sys" && ! node_deps; then
+			case "$sc" in
+				S1) na_rows "$sys" S1 "n/a: Node.js and npm (bench/node) not available" "1 job/txn, 1 client" "1 job/txn, 8 clients" "100 jobs/call, 1 client" ;;
+				S2) na_rows "$sys" S2 "n/a: Node.js and npm (bench/node) not available" "batch 100" ;;
+			esac
 			continue
 		fi
 		t_sc=$(now)

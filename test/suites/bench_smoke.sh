@@ -41,6 +41,15 @@ out=$(mktemp -d)
 # one EXIT trap for both: this one replaces the cluster's own (pgenv.sh)
 trap 'rm -rf "$out"; if $own_cluster; then awa_cluster_stop; fi' EXIT
 systems="awa_queue awa_queue_4shards skiplocked skiplocked_notify fifo_sql skiplocked_delete pgq"
+# pg-boss and awa_queue through node-postgres (bench/node/driver.mjs) need
+# Node.js 20 and npm (the driver's packages come from the npm registry)
+node_systems=""
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+	node_systems="awa_queue_node pgboss"
+	systems="$systems $node_systems"
+else
+	echo "# Node.js or npm missing: pgboss and awa_queue_node not run"
+fi
 scenarios="S1 S2 S3 S4 S5"
 
 if BENCH_SCALE=smoke BENCH_USE_CLUSTER=1 BENCH_PLOT=0 BENCH_OUT="$out" \
@@ -74,6 +83,19 @@ for sys in $systems; do
 			fi
 			continue
 		fi
+		# the Node.js-driven systems: S1 and S2 only
+		case " $node_systems " in
+			*" $sys "*)
+				if [ "$sc" != S1 ] && [ "$sc" != S2 ]; then
+					if [ -z "$rows" ]; then
+						ok "$sys $sc: not run (S1 and S2 only)"
+					else
+						not_ok "$sys $sc: should not run"
+					fi
+					continue
+				fi
+				;;
+		esac
 		# fifo_sql prices the enqueue guarantees: S1 only
 		if [ "$sys" = fifo_sql ] && [ "$sc" != S1 ]; then
 			if [ -z "$rows" ]; then
@@ -127,6 +149,14 @@ if grep -q '^| (like for like) S1 single-row, 8 clients: awa_queue vs fifo_sql |
 	ok "latest.md compares awa_queue's enqueue with the same guarantees in plain SQL"
 else
 	not_ok "latest.md compares awa_queue's enqueue with the same guarantees in plain SQL"
+fi
+
+if [ -n "$node_systems" ]; then
+	if grep -q '^| (node-postgres) S2 drain batch 100: awa_queue_node vs pgboss | [0-9.]* |' "$out/latest.md" 2>/dev/null; then
+		ok "latest.md compares awa_queue with pg-boss on the same client stack"
+	else
+		not_ok "latest.md compares awa_queue with pg-boss on the same client stack"
+	fi
 fi
 
 # The goals are judged on paired ratios (bench/report.py): in three
