@@ -134,6 +134,30 @@ ReadyValues(TupleTableSlot *slot, Relation rel, const AwaJobRow *r,
 }
 
 /*
+ * SetReadyPosition
+ *		Put what is known only once the lane's head is advanced (the job id
+ *		when drawn here, the lane's shard when a free lane was picked, the
+ *		lane position) into a row ReadyValues filled, and ExecConstraints
+ *		checked, before: all three are NOT NULL, so the check holds.  The
+ *		row is not formed yet (the insert forms it from the slot's values),
+ *		so the values are set in place.
+ */
+static void
+SetReadyPosition(TupleTableSlot *slot, Relation rel, const AwaJobRow *r,
+				 int64 lane_seq)
+{
+	const AwaColumnMap *map = AwaColumnMapFor(rel, ready_column_names,
+											  RC_NCOLUMNS, true);
+
+	if (map == NULL || TTS_EMPTY(slot))
+		elog(ERROR, "awa_queue: ready row of %s changed under its writer",
+			 RelationGetRelationName(rel));
+	slot->tts_values[map->attno[RC_JOB_ID] - 1] = Int64GetDatum(r->job_id);
+	slot->tts_values[map->attno[RC_ENQUEUE_SHARD] - 1] = Int16GetDatum(r->enqueue_shard);
+	slot->tts_values[map->attno[RC_LANE_SEQ] - 1] = Int64GetDatum(lane_seq);
+}
+
+/*
  * LockFreeLane
  *		For a job that any of the first free_shards lanes of its (queue,
  *		priority) may take: lock, FOR NO KEY UPDATE SKIP LOCKED, the head of
@@ -300,9 +324,7 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 
 			if (r->job_id == 0)
 				AwaAllocateJobIds(r, 1);
-			if (!ReadyValues(slots[i], ready, r, ring_slot, generation,
-							 base + i))
-				elog(ERROR, "awa_queue: ready partition columns changed");
+			SetReadyPosition(slots[i], ready, r, base + i);
 		}
 		if (n == 1)
 			table_tuple_insert(ready, slots[0], cid, 0, NULL);

@@ -462,9 +462,10 @@ ReadJobElement(JsonbContainer *object, JobElement *el)
 			int			k;
 
 			current = -1;
-			for (k = 0; k < (int) lengthof(job_keys); k++)
-				if (strlen(job_keys[k]) == (size_t) v.val.string.len &&
-					memcmp(job_keys[k], v.val.string.val, v.val.string.len) == 0)
+			for (k = 0; k < (int) lengthof(job_keys) && current < 0; k++)
+				if (v.val.string.len > 0 && job_keys[k][0] == v.val.string.val[0] &&
+					strncmp(job_keys[k], v.val.string.val, v.val.string.len) == 0 &&
+					job_keys[k][v.val.string.len] == '\0')
 					current = k;
 			if (current < 0)
 			{
