@@ -106,8 +106,12 @@ async function main() {
   await sys.open(clients);
   const control = new pg.Client(connection(1));
   await control.connect();
-  // every pool connection open before the clock starts
-  if (sys.pool) await Promise.all(Array.from({ length: clients }, () => sys.pool.connect())).then((cs) => cs.forEach((c) => c.release()));
+  // every pool connection open before the clock starts (pg-boss opens its
+  // own on first use, as its users' pools do)
+  if (sys.pool) {
+    const opened = await Promise.all(Array.from({ length: clients }, () => sys.pool.connect()));
+    opened.forEach((c) => c.release());
+  }
   try {
     if (command === 'setup') {
       await sys.setup();
