@@ -342,12 +342,8 @@ BEGIN
 		EXECUTE pg_catalog.format(
 			'CREATE TABLE awa.%I PARTITION OF awa.ready_entries FOR VALUES IN (%s)',
 			'ready_entries_' OPERATOR(pg_catalog.||) s, s);
-		-- a hash index: every read of a ready row by job id is an equality
-		-- (cancel, the compat view and delete, a narrow done row through its
-		-- ready row), and a hash entry costs an enqueued row less than a
-		-- B-tree descent (design decision 46)
 		EXECUTE pg_catalog.format(
-			'CREATE INDEX %I ON awa.%I USING hash (job_id)',
+			'CREATE INDEX %I ON awa.%I (job_id)',
 			'ready_entries_' OPERATOR(pg_catalog.||) s OPERATOR(pg_catalog.||) '_job_idx',
 			'ready_entries_' OPERATOR(pg_catalog.||) s);
 		EXECUTE pg_catalog.format(
