@@ -85,7 +85,8 @@ ISOLATION = \
 	fail_across_slots \
 	heartbeat_vs_complete \
 	counts_vs_writers \
-	queue_meta_kept
+	queue_meta_kept \
+	notify_enabled
 
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 

@@ -39,9 +39,11 @@ CREATE TABLE awa.queue_meta (
 	enqueue_shards smallint NOT NULL DEFAULT 1
 		CHECK (enqueue_shards OPERATOR(pg_catalog.>=) 1 AND enqueue_shards OPERATOR(pg_catalog.<=) 64),
 	dlq_enabled boolean NOT NULL DEFAULT false,
+	notify_enabled boolean NOT NULL DEFAULT true,
 	updated_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
 );
 COMMENT ON TABLE awa.queue_meta IS 'per-queue configuration; a queue without a row uses the defaults';
+COMMENT ON COLUMN awa.queue_meta.notify_enabled IS 'false: jobs becoming available send no awa:<queue> notification (workers poll); design decision 46';
 
 -- ===================================================================
 -- Control plane: lane heads and ring cursors
@@ -468,6 +470,13 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION awa.set_dlq_enabled(text, boolean) IS 'send jobs that exhaust their attempts to the dead-letter queue instead of failed';
 
+CREATE FUNCTION awa.set_notify_enabled(queue text, enabled boolean)
+RETURNS void
+AS 'MODULE_PATHNAME', 'awa_set_notify_enabled'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION awa.set_notify_enabled(text, boolean) IS 'whether jobs becoming available in a queue send pg_notify(''awa:'' || queue) (default on; off for workers that only poll)';
+
 -- enqueue and claim_batch keep a queue's paused flag and enqueue_shards per
 -- backend (src/awa_queue_meta.c, design decision 43); every write of
 -- queue_meta tells every backend to forget them.
@@ -476,7 +485,7 @@ RETURNS trigger
 AS 'MODULE_PATHNAME', 'awa_queue_meta_changed'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION awa.queue_meta_changed() IS 'trigger of awa.queue_meta: every backend forgets the queue settings it keeps (paused, enqueue_shards)';
+COMMENT ON FUNCTION awa.queue_meta_changed() IS 'trigger of awa.queue_meta: every backend forgets the queue settings it keeps (paused, enqueue_shards, notify_enabled)';
 CREATE TRIGGER queue_meta_changed
 AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON awa.queue_meta
 FOR EACH STATEMENT EXECUTE FUNCTION awa.queue_meta_changed();

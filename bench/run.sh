@@ -12,9 +12,9 @@
 #
 # Environment:
 #   BENCH_SCALE      smoke | short (default) | full
-#   BENCH_SYSTEMS    default "awa_queue awa_queue_4shards skiplocked
-#                    skiplocked_notify fifo_sql skiplocked_delete pgq
-#                    awa_queue_node pgboss"
+#   BENCH_SYSTEMS    default "awa_queue awa_queue_4shards awa_queue_poll
+#                    skiplocked skiplocked_notify fifo_sql skiplocked_delete
+#                    pgq awa_queue_node pgboss"
 #   BENCH_SCENARIOS  default "S1 S2 S3 S4 S5"
 #   BENCH_ROUNDS     rounds of S1-S3, every other one in reverse system
 #                    order (default 3; 1 at smoke scale); the table shows
@@ -31,6 +31,9 @@
 #
 # Systems: awa_queue (this extension, one lane per priority),
 # awa_queue_4shards (the same with awa.set_enqueue_shards('bench', 4)),
+# awa_queue_poll (S1 and S3 only: 8 shards and awa.set_notify_enabled
+# ('bench', false), the setting for many producers whose workers poll, as
+# the harness's workers do),
 # skiplocked (bench/skiplocked.sql,
 # completion by UPDATE), skiplocked_notify (same, producers notify as
 # River, Oban and graphile-worker do; S1 and S3 only),
@@ -49,7 +52,7 @@ ROOT=$PWD
 . scripts/pgenv.sh
 
 BENCH_SCALE=${BENCH_SCALE:-short}
-BENCH_SYSTEMS=${BENCH_SYSTEMS:-"awa_queue awa_queue_4shards skiplocked skiplocked_notify fifo_sql skiplocked_delete pgq awa_queue_node pgboss"}
+BENCH_SYSTEMS=${BENCH_SYSTEMS:-"awa_queue awa_queue_4shards awa_queue_poll skiplocked skiplocked_notify fifo_sql skiplocked_delete pgq awa_queue_node pgboss"}
 BENCH_SCENARIOS=${BENCH_SCENARIOS:-"S1 S2 S3 S4 S5"}
 if [ "${BENCH_SCALE:-short}" = smoke ]; then
 	BENCH_ROUNDS=${BENCH_ROUNDS:-1}
@@ -137,6 +140,7 @@ fresh_db() {
 	setup=$ROOT/bench/$sys.sql
 	[ "$sys" = skiplocked_delete ] && setup=$ROOT/bench/skiplocked.sql
 	[ "$sys" = awa_queue_4shards ] && setup=$ROOT/bench/awa_queue.sql
+	[ "$sys" = awa_queue_poll ] && setup=$ROOT/bench/awa_queue.sql
 	[ "$sys" = awa_queue_node ] && setup=$ROOT/bench/awa_queue.sql
 	if [ "$(q postgres "SELECT count(*) FROM pg_database WHERE datname = '$db'")" = 0 ]; then
 		q postgres "CREATE DATABASE $db" >/dev/null
@@ -148,6 +152,12 @@ fresh_db() {
 	# queue with several consumers (doc/benchmarks.md).
 	if [ "$sys" = awa_queue_4shards ]; then
 		q "$db" "SELECT awa.set_enqueue_shards('bench', 4)" >>"$LOG" 2>&1
+	fi
+	# awa_queue_poll: a lane for each of S1's eight producers, and no
+	# notification (its workers poll, as every worker of the harness does;
+	# PostgreSQL serializes notifying commits: design decision 46)
+	if [ "$sys" = awa_queue_poll ]; then
+		q "$db" "SELECT awa.set_enqueue_shards('bench', 8), awa.set_notify_enabled('bench', false)" >>"$LOG" 2>&1
 	fi
 	# pg-boss creates its schema and the queue itself
 	if [ "$sys" = pgboss ]; then
@@ -211,10 +221,10 @@ node_measure() {
 
 # script SYSTEM NAME: path of a pgbench script; skiplocked_delete shares
 # everything but its drain/consume scripts with skiplocked, and
-# awa_queue_4shards every script with awa_queue.
+# awa_queue_4shards and awa_queue_poll every script with awa_queue.
 script() {
 	local f=$ROOT/bench/scripts/$1/$2.sql
-	[ "$1" = awa_queue_4shards ] && f=$ROOT/bench/scripts/awa_queue/$2.sql
+	case "$1" in awa_queue_4shards | awa_queue_poll) f=$ROOT/bench/scripts/awa_queue/$2.sql ;; esac
 	[ -f "$f" ] || f=$ROOT/bench/scripts/skiplocked/$2.sql
 	echo "$f"
 }
@@ -561,9 +571,12 @@ for sc in $BENCH_SCENARIOS; do
 	order=$BENCH_SYSTEMS
 	[ $((round % 2)) = 0 ] && order=$(echo "$BENCH_SYSTEMS" | tr ' ' '\n' | tac | tr '\n' ' ')
 	for sys in $order; do
-		# skiplocked_notify differs from skiplocked in its producers only
-		if [ "$sys" = skiplocked_notify ] && [ "$sc" != S1 ] && [ "$sc" != S3 ]; then
-			continue
+		# skiplocked_notify differs from skiplocked in its producers only,
+		# awa_queue_poll from awa_queue in its producers' settings
+		if [ "$sys" = skiplocked_notify ] || [ "$sys" = awa_queue_poll ]; then
+			if [ "$sc" != S1 ] && [ "$sc" != S3 ]; then
+				continue
+			fi
 		fi
 		# fifo_sql prices the enqueue guarantees only
 		if [ "$sys" = fifo_sql ] && [ "$sc" != S1 ]; then

@@ -88,6 +88,7 @@ extern void AwaGucInit(void);
 /* the queue settings the hot path reads, kept per backend (awa_queue_meta.c) */
 extern bool AwaQueuePaused(text *queue);
 extern int	AwaQueueEnqueueShards(text *queue);
+extern bool AwaQueueNotifyEnabled(text *queue);
 extern void AwaQueueMetaInit(void);
 
 /* settings of the hot functions' statements (awa_planner.c) */

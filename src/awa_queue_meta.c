@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * awa_queue_meta.c
- *	  The two queue settings the hot path reads (paused, enqueue_shards),
- *	  kept per backend until awa.queue_meta changes.
+ *	  The queue settings the hot path reads (paused, enqueue_shards,
+ *	  notify_enabled), kept per backend until awa.queue_meta changes.
  *
  * Every enqueue read its queue's enqueue_shards and every claim its
  * queue's paused flag through queue_meta's primary key: about 9,000
@@ -48,6 +48,7 @@ typedef struct KeptQueueMeta
 {
 	bool		used;
 	bool		paused;
+	bool		notify_enabled;
 	int16		enqueue_shards;
 	int			queue_len;
 	char		queue[AWA_NAME_MAX_BYTES];
@@ -79,8 +80,8 @@ QueueMetaInvalidated(Datum arg, Oid relid)
 /*
  * ReadQueueMeta
  *		Read the queue's row of queue_meta (table "relid") into *e: its
- *		paused flag and enqueue_shards, or the defaults (running, one shard)
- *		when it has none.  The snapshot is taken after the table and its
+ *		paused flag, enqueue_shards and notify_enabled, or the defaults
+ *		(running, one shard, notifying) when it has none.  The snapshot is taken after the table and its
  *		primary key are opened (AccessShareLock each).  False when the table
  *		cannot be read that way.
  */
@@ -89,12 +90,14 @@ ReadQueueMeta(Oid relid, text *queue, KeptQueueMeta *e)
 {
 	AttrNumber	paused_att = AwaAttnum(relid, "paused");
 	AttrNumber	shards_att = AwaAttnum(relid, "enqueue_shards");
+	AttrNumber	notify_att = AwaAttnum(relid, "notify_enabled");
 	AwaKeyScan	ks;
 	ScanKeyData key;
 	Snapshot	snapshot;
 	bool		isnull;
 
 	if (paused_att == InvalidAttrNumber || shards_att == InvalidAttrNumber ||
+		notify_att == InvalidAttrNumber ||
 		!AwaKeyScanOpen(relid, AccessShareLock, &ks))
 		return false;
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
@@ -103,6 +106,7 @@ ReadQueueMeta(Oid relid, text *queue, KeptQueueMeta *e)
 	AwaKeyScanStart(&ks, &key, 1, snapshot);
 	e->paused = false;
 	e->enqueue_shards = 1;
+	e->notify_enabled = true;
 	if (index_getnext_slot(ks.scan, ForwardScanDirection, ks.slot))
 	{
 		Datum		paused = slot_getattr(ks.slot, paused_att, &isnull);
@@ -112,6 +116,8 @@ ReadQueueMeta(Oid relid, text *queue, KeptQueueMeta *e)
 													   &isnull));
 		if (isnull)
 			e->enqueue_shards = 1;
+		e->notify_enabled = DatumGetBool(slot_getattr(ks.slot, notify_att,
+													  &isnull)) || isnull;
 	}
 	AwaKeyScanEnd(&ks);
 	UnregisterSnapshot(snapshot);
@@ -184,6 +190,20 @@ AwaQueueEnqueueShards(text *queue)
 	const KeptQueueMeta *e = QueueMetaOf(queue);
 
 	return e != NULL ? e->enqueue_shards : 1;
+}
+
+/*
+ * AwaQueueNotifyEnabled
+ *		queue_meta.notify_enabled of a queue (true when it has no row, or
+ *		queue_meta cannot be read: a notification too many is harmless, one
+ *		too few leaves a listening worker asleep).  Lock as QueueMetaOf.
+ */
+bool
+AwaQueueNotifyEnabled(text *queue)
+{
+	const KeptQueueMeta *e = QueueMetaOf(queue);
+
+	return e == NULL || e->notify_enabled;
 }
 
 /*

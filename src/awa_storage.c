@@ -331,12 +331,16 @@ AwaNotifyChannel(text *queue)
 /*
  * AwaNotifyQueue
  *		Queue a notification on the queue's channel, delivered at commit
- *		(and dropped on rollback).  Callers call it once per distinct queue.
+ *		(and dropped on rollback), unless the queue's notify_enabled is off
+ *		(awa.set_notify_enabled, design decision 46).  Callers call it once
+ *		per distinct queue.  Reads the queue's kept settings (lock as
+ *		AwaQueueNotifyEnabled).
  */
 void
 AwaNotifyQueue(text *queue)
 {
-	Async_Notify(AwaNotifyChannel(queue), "");
+	if (AwaQueueNotifyEnabled(queue))
+		Async_Notify(AwaNotifyChannel(queue), "");
 }
 
 /*

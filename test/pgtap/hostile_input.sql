@@ -153,6 +153,9 @@ INSERT INTO hostile_case (fn, label, call, expect, result, delta) VALUES
 ('awa.set_enqueue_shards(text,integer)', 'shards 65', $$SELECT awa.set_enqueue_shards('hq', 65)::text$$, '22023', NULL, '{}'),
 ('awa.set_enqueue_shards(text,integer)', 'NULL shards', $$SELECT awa.set_enqueue_shards('hq', NULL)::text$$, '22004', NULL, '{}'),
 ('awa.set_dlq_enabled(text,boolean)', 'NULL enabled', $$SELECT awa.set_dlq_enabled('hq', NULL)::text$$, '22004', NULL, '{}'),
+('awa.set_notify_enabled(text,boolean)', 'NULL enabled', $$SELECT awa.set_notify_enabled('hq', NULL)::text$$, '22004', NULL, '{}'),
+('awa.set_notify_enabled(text,boolean)', 'NULL queue', $$SELECT awa.set_notify_enabled(NULL, true)::text$$, '22004', NULL, '{}'),
+('awa.set_notify_enabled(text,boolean)', 'queue of 201 bytes', $$SELECT awa.set_notify_enabled(repeat('q', 201), true)::text$$, '22023', NULL, '{}'),
 ('awa.grant_rights(regrole,text)', 'unknown kind of role', $$SELECT awa.grant_rights('postgres', 'superuser')$$, '22023', NULL, '{}'),
 ('awa.grant_rights(regrole,text)', 'NULL role', $$SELECT awa.grant_rights(NULL, 'admin')$$, '22004', NULL, '{}'),
 ('awa.grant_rights(regrole,text)', 'a role name that is SQL', $$SELECT awa.grant_rights('x; DROP SCHEMA awa', 'admin')$$, '42602', NULL, '{}');
@@ -226,9 +229,11 @@ SELECT is((SELECT count(*)::int FROM awa.complete_batch((SELECT array_agg(job_id
 SELECT is((SELECT count(*)::int FROM hostile_name AS h, awa.queue_counts(h.name) AS c
 		   WHERE c.terminal = 2 AND c.available = 0), 6, 'each hostile queue counts its two terminal jobs');
 SELECT lives_ok($$SELECT awa.pause_queue(name), awa.set_enqueue_shards(name, 3), awa.set_dlq_enabled(name, true),
-				  awa.resume_queue(name) FROM hostile_name$$, 'queue administration accepts hostile names');
+				  awa.set_notify_enabled(name, false), awa.resume_queue(name) FROM hostile_name$$,
+				'queue administration accepts hostile names');
 SELECT is((SELECT count(*)::int FROM awa.queue_meta AS m JOIN hostile_name AS h ON m.queue = h.name
-		   WHERE m.enqueue_shards = 3 AND m.dlq_enabled AND NOT m.paused), 6, 'queue_meta holds the hostile names verbatim');
+		   WHERE m.enqueue_shards = 3 AND m.dlq_enabled AND NOT m.notify_enabled AND NOT m.paused), 6,
+		  'queue_meta holds the hostile names verbatim');
 SELECT is((SELECT count(*)::int FROM pg_class WHERE relnamespace = 'awa'::regnamespace AND relname IN ('queue_meta', 'done_entries')), 2,
 		  'no awa table was dropped');
 SELECT is((SELECT count(*)::int FROM awa.verify_terminal_counters()), 0, 'counters exact after the hostile names');

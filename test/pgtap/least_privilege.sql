@@ -212,6 +212,7 @@ INSERT INTO hijack_calls (fn, sql) VALUES
 	('awa.resume_queue(text)', $$SELECT awa.resume_queue('hj_q')::text$$),
 	('awa.set_enqueue_shards(text,integer)', $$SELECT awa.set_enqueue_shards('hj_q', 2)::text$$),
 	('awa.set_dlq_enabled(text,boolean)', $$SELECT awa.set_dlq_enabled('hj_q', true)::text$$),
+	('awa.set_notify_enabled(text,boolean)', $$SELECT awa.set_notify_enabled('hj_q', true)::text$$),
 	('awa.fail_batch(bigint[],bigint[],text[],boolean)',
 	 $$WITH c AS (SELECT job_id, run_lease FROM awa.claim_batch('hj_q', 1))
 		SELECT ARRAY(SELECT ROW(f.*)::text FROM awa.fail_batch(ARRAY(SELECT job_id FROM c),

@@ -40,7 +40,7 @@ fi
 out=$(mktemp -d)
 # one EXIT trap for both: this one replaces the cluster's own (pgenv.sh)
 trap 'rm -rf "$out"; if $own_cluster; then awa_cluster_stop; fi' EXIT
-systems="awa_queue awa_queue_4shards skiplocked skiplocked_notify fifo_sql skiplocked_delete pgq"
+systems="awa_queue awa_queue_4shards awa_queue_poll skiplocked skiplocked_notify fifo_sql skiplocked_delete pgq"
 # pg-boss and awa_queue through node-postgres (bench/node/driver.mjs) need
 # Node.js 20 and npm (the driver's packages come from the npm registry)
 node_systems=""
@@ -73,9 +73,11 @@ tsv=$out/latest.tsv
 for sys in $systems; do
 	for sc in $scenarios; do
 		rows=$(awk -F'\t' -v s="$sys" -v c="$sc" '$1 == s && $2 == c' "$tsv" 2>/dev/null)
-		# skiplocked_notify differs from skiplocked in its producers only:
+		# skiplocked_notify differs from skiplocked in its producers only,
+		# awa_queue_poll from awa_queue in its producers' settings:
 		# measured in S1 and S3, absent elsewhere
-		if [ "$sys" = skiplocked_notify ] && [ "$sc" != S1 ] && [ "$sc" != S3 ]; then
+		if { [ "$sys" = skiplocked_notify ] || [ "$sys" = awa_queue_poll ]; } &&
+			[ "$sc" != S1 ] && [ "$sc" != S3 ]; then
 			if [ -z "$rows" ]; then
 				ok "$sys $sc: not run (producers only)"
 			else
@@ -114,7 +116,8 @@ for sys in $systems; do
 		total=$(echo "$rows" | wc -l)
 		if [ "$measured" -eq "$total" ]; then
 			ok "$sys $sc: $total rows, each with positive jobs/s (and WAL/job)"
-		elif [ "${sys%_4shards}" = awa_queue ] && [ "$measured" -eq 0 ] && [ "$na" -eq "$total" ]; then
+		elif [ "${sys%_4shards}" = awa_queue ] || [ "$sys" = awa_queue_poll ] &&
+			[ "$measured" -eq 0 ] && [ "$na" -eq "$total" ]; then
 			# Allowed only when a function the note names is really missing.
 			names=$(echo "$rows" | head -n 1 | cut -f12 | sed 's/^n\/a: not in this build: //')
 			really=1
@@ -149,6 +152,11 @@ if grep -q '^| (like for like) S1 single-row, 8 clients: awa_queue vs fifo_sql |
 	ok "latest.md compares awa_queue's enqueue with the same guarantees in plain SQL"
 else
 	not_ok "latest.md compares awa_queue's enqueue with the same guarantees in plain SQL"
+fi
+if grep -q '^| (poll-only queue, 8 shards) S1 single-row, 8 clients vs skiplocked | [0-9.]* |' "$out/latest.md" 2>/dev/null; then
+	ok "latest.md measures a queue without notifications"
+else
+	not_ok "latest.md measures a queue without notifications"
 fi
 
 if [ -n "$node_systems" ]; then
