@@ -181,13 +181,15 @@ def main():
         if any(v is not None for v in lfl):
             out.append(goal("(like for like) S1 single-row enqueue (%s client%s) vs skiplocked_notify"
                             % (clients.strip(), "" if clients == "1 " else "s"), lfl, 1.0))
+    # S1's three variants: a prefix of the variant column and a label
+    S1_VARIANTS = (("1 job/txn, 1 ", "single-row, 1 client"),
+                   ("1 job/txn, 8", "single-row, 8 clients"),
+                   ("100 jobs", "batch"))
     # A queue whose workers poll (awa_queue_poll: notifications off, a
     # lane for each producer; awa.set_notify_enabled, design decision 46),
     # against the same baseline.  Not goals (the goals are on the default
     # settings); shown for what the two settings buy.
-    for variant, label in (("1 job/txn, 1 ", "single-row, 1 client"),
-                           ("1 job/txn, 8", "single-row, 8 clients"),
-                           ("100 jobs", "batch")):
+    for variant, label in S1_VARIANTS:
         poll = paired("awa_queue_poll", BASE, "S1", variant, "jobs_s")
         if any(v is not None for v in poll):
             out.append(goal("(poll-only queue, 8 shards) S1 %s vs skiplocked" % label,
@@ -199,9 +201,7 @@ def main():
     # What the enqueue guarantees cost in themselves: fifo_sql is the
     # baseline table plus a lane head row and the notification, in plain
     # SQL (bench/fifo_sql.sql).  Not goals; shown for reading the S1 lines.
-    for variant, label in (("1 job/txn, 1 ", "single-row, 1 client"),
-                           ("1 job/txn, 8", "single-row, 8 clients"),
-                           ("100 jobs", "batch")):
+    for variant, label in S1_VARIANTS:
         design = paired("fifo_sql", BASE, "S1", variant, "jobs_s")
         if any(v is not None for v in design):
             out.append(goal("(design cost) S1 %s: fifo_sql vs skiplocked" % label,

@@ -43,41 +43,33 @@ static AwaPlan queue_meta_upsert_plan = {
 };
 
 /*
- * A change of a queue's settings: each field KEEP_SETTING (keep the current
- * or default value) or the new value (0 or 1 for a flag).
+ * The settings the functions below change, one per call: the parameter
+ * number ($2..$5) of each in queue_meta_upsert_plan, minus one.
  */
-#define KEEP_SETTING (-1)
-typedef struct QueueMetaChange
+typedef enum QueueSetting
 {
-	int			paused;
-	int			enqueue_shards;
-	int			dlq_enabled;
-	int			notify_enabled;
-} QueueMetaChange;
-
-#define NO_CHANGE {KEEP_SETTING, KEEP_SETTING, KEEP_SETTING, KEEP_SETTING}
+	SETTING_PAUSED = 1,
+	SETTING_ENQUEUE_SHARDS,
+	SETTING_DLQ_ENABLED,
+	SETTING_NOTIFY_ENABLED
+} QueueSetting;
 
 /*
  * SetQueueMeta
- *		Upsert one queue's configuration row; a setting left at KEEP_SETTING
- *		keeps the current (or default) value.  Locks that queue_meta row
- *		until commit.
+ *		Upsert one queue's configuration row with one setting changed to
+ *		"value" (0 or 1 for a flag); the others keep their current (or
+ *		default) values.  Locks that queue_meta row until commit.
  */
 static void
-SetQueueMeta(text *queue, QueueMetaChange change)
+SetQueueMeta(text *queue, QueueSetting which, int value)
 {
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Datum		values[5] = {0};
+	char		nulls[5] = {' ', 'n', 'n', 'n', 'n'};
 
 	values[0] = PointerGetDatum(queue);
-	values[1] = BoolGetDatum(change.paused > 0);
-	values[2] = Int16GetDatum((int16) change.enqueue_shards);
-	values[3] = BoolGetDatum(change.dlq_enabled > 0);
-	values[4] = BoolGetDatum(change.notify_enabled > 0);
-	nulls[1] = change.paused == KEEP_SETTING ? 'n' : ' ';
-	nulls[2] = change.enqueue_shards == KEEP_SETTING ? 'n' : ' ';
-	nulls[3] = change.dlq_enabled == KEEP_SETTING ? 'n' : ' ';
-	nulls[4] = change.notify_enabled == KEEP_SETTING ? 'n' : ' ';
+	values[which] = which == SETTING_ENQUEUE_SHARDS ?
+		Int16GetDatum((int16) value) : BoolGetDatum(value > 0);
+	nulls[which] = ' ';
 
 	AwaSpiConnect();
 	AwaPlanExec(&queue_meta_upsert_plan, values, nulls, false, 0, SPI_OK_INSERT);
@@ -98,6 +90,20 @@ QueueArg(FunctionCallInfo fcinfo)
 }
 
 /*
+ * SetQueueFlag
+ *		The body of a flag setter f(queue text, enabled boolean): both
+ *		arguments validated (NULL is an error), then the flag written.
+ */
+static void
+SetQueueFlag(FunctionCallInfo fcinfo, QueueSetting which)
+{
+	text	   *queue = QueueArg(fcinfo);
+
+	AwaRequireNotNull(PG_ARGISNULL(1), "enabled");
+	SetQueueMeta(queue, which, PG_GETARG_BOOL(1) ? 1 : 0);
+}
+
+/*
  * awa_pause_queue
  *		awa.pause_queue(queue text): claims and promotion skip the queue.
  *		Enqueue still works; running attempts finish normally.
@@ -106,10 +112,7 @@ PG_FUNCTION_INFO_V1(awa_pause_queue);
 Datum
 awa_pause_queue(PG_FUNCTION_ARGS)
 {
-	QueueMetaChange change = NO_CHANGE;
-
-	change.paused = 1;
-	SetQueueMeta(QueueArg(fcinfo), change);
+	SetQueueMeta(QueueArg(fcinfo), SETTING_PAUSED, 1);
 	PG_RETURN_VOID();
 }
 
@@ -121,10 +124,7 @@ PG_FUNCTION_INFO_V1(awa_resume_queue);
 Datum
 awa_resume_queue(PG_FUNCTION_ARGS)
 {
-	QueueMetaChange change = NO_CHANGE;
-
-	change.paused = 0;
-	SetQueueMeta(QueueArg(fcinfo), change);
+	SetQueueMeta(QueueArg(fcinfo), SETTING_PAUSED, 0);
 	PG_RETURN_VOID();
 }
 
@@ -139,12 +139,10 @@ Datum
 awa_set_enqueue_shards(PG_FUNCTION_ARGS)
 {
 	text	   *queue = QueueArg(fcinfo);
-	QueueMetaChange change = NO_CHANGE;
 
 	AwaRequireNotNull(PG_ARGISNULL(1), "shards");
 	AwaValidateShards(PG_GETARG_INT32(1));
-	change.enqueue_shards = PG_GETARG_INT32(1);
-	SetQueueMeta(queue, change);
+	SetQueueMeta(queue, SETTING_ENQUEUE_SHARDS, PG_GETARG_INT32(1));
 	PG_RETURN_VOID();
 }
 
@@ -157,12 +155,7 @@ PG_FUNCTION_INFO_V1(awa_set_dlq_enabled);
 Datum
 awa_set_dlq_enabled(PG_FUNCTION_ARGS)
 {
-	text	   *queue = QueueArg(fcinfo);
-	QueueMetaChange change = NO_CHANGE;
-
-	AwaRequireNotNull(PG_ARGISNULL(1), "enabled");
-	change.dlq_enabled = PG_GETARG_BOOL(1) ? 1 : 0;
-	SetQueueMeta(queue, change);
+	SetQueueFlag(fcinfo, SETTING_DLQ_ENABLED);
 	PG_RETURN_VOID();
 }
 
@@ -179,11 +172,6 @@ PG_FUNCTION_INFO_V1(awa_set_notify_enabled);
 Datum
 awa_set_notify_enabled(PG_FUNCTION_ARGS)
 {
-	text	   *queue = QueueArg(fcinfo);
-	QueueMetaChange change = NO_CHANGE;
-
-	AwaRequireNotNull(PG_ARGISNULL(1), "enabled");
-	change.notify_enabled = PG_GETARG_BOOL(1) ? 1 : 0;
-	SetQueueMeta(queue, change);
+	SetQueueFlag(fcinfo, SETTING_NOTIFY_ENABLED);
 	PG_RETURN_VOID();
 }
