@@ -337,7 +337,7 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 	}
 	for (i = 0; i < n; i++)
 		ExecDropSingleTupleTableSlot(slots[i]);
-	ExecCloseIndices(ready_rri);
+	AwaCloseResultRel(ready_rri);
 	FreeExecutorState(estate);
 	table_close(ready, NoLock);
 	PopActiveSnapshot();

@@ -376,6 +376,7 @@ extern void AwaStoreMappedRow(TupleTableSlot *slot, const AwaColumnMap *map,
 extern AttrNumber AwaAttnum(Oid relid, const char *name);
 extern TupleTableSlot *AwaRowSlot(Relation rel, TupleDesc *desc, int nrows);
 extern ResultRelInfo *AwaOpenResultRel(Relation rel);
+extern void AwaCloseResultRel(ResultRelInfo *rri);
 extern void AwaInsertIndexEntries(ResultRelInfo *rri, TupleTableSlot *slot,
 								  EState *estate);
 extern void AwaIndexUpdatedRow(Relation rel, HeapTuple newtup, EState *estate);
