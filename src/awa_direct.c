@@ -158,11 +158,33 @@ SetReadyPosition(TupleTableSlot *slot, Relation rel, const AwaJobRow *r,
 }
 
 /*
+ * LockLaneIfFree
+ *		Lock, FOR NO KEY UPDATE SKIP LOCKED, the latest version of the head
+ *		row whose version "tid" the snapshot sees (as LockRows does), and
+ *		set *tid to the version locked.  False, *tid unchanged, when another
+ *		transaction holds it.  Never waits.
+ */
+static bool
+LockLaneIfFree(Relation heads, TupleTableSlot *slot, Snapshot snapshot,
+			   ItemPointer tid)
+{
+	ItemPointerData lane_tid = *tid;
+	TM_FailureData tmfd;
+
+	if (table_tuple_lock(heads, &lane_tid, snapshot, slot,
+						 GetCurrentCommandId(true), LockTupleNoKeyExclusive,
+						 LockWaitSkip, TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+						 &tmfd) != TM_Ok)
+		return false;
+	*tid = slot->tts_tid;
+	return true;
+}
+
+/*
  * LockFreeLane
  *		For a job that any of the first free_shards lanes of its (queue,
- *		priority) may take: lock, FOR NO KEY UPDATE SKIP LOCKED, the head of
- *		the first lane from the rotor pick "rotor" onwards that no other
- *		producer holds (the latest version of its row, as LockRows does),
+ *		priority) may take: lock the head of the first lane from the rotor
+ *		pick "rotor" onwards that no other producer holds (LockLaneIfFree)
  *		and return its shard and locked version in *shard and *tid.  False
  *		when every such lane is held: the caller then waits for the rotor's
  *		lane, as the SQL path does.  Never waits.
@@ -184,17 +206,13 @@ LockFreeLane(Relation heads, const AwaEnqueueHead *lanes, int nlanes,
 		for (i = 0; i < nlanes && !locked; i++)
 		{
 			ItemPointerData lane_tid = lanes[i].tid;
-			TM_FailureData tmfd;
 
 			if (lanes[i].shard != want)
 				continue;
-			if (table_tuple_lock(heads, &lane_tid, snapshot, slot,
-								 GetCurrentCommandId(true), LockTupleNoKeyExclusive,
-								 LockWaitSkip, TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
-								 &tmfd) == TM_Ok)
+			if (LockLaneIfFree(heads, slot, snapshot, &lane_tid))
 			{
 				*shard = want;
-				*tid = slot->tts_tid;
+				*tid = lane_tid;
 				locked = true;
 			}
 		}
@@ -250,9 +268,15 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 	snapshot = GetActiveSnapshot();
 	ok = AwaQueueRingCursor(snapshot, &ring_slot, &generation);
 	nlanes = 0;
-	if (ok && (n > 1 || first->free_shards <= 1) &&
-		AwaRememberedHeadVersion(heads_relid, first->queue, first->priority,
-								 first->enqueue_shard, snapshot, &tid))
+
+	/*
+	 * The lane's head row from the version this backend met last; for a
+	 * job that any lane may take, the rotor pick's lane, which is the one
+	 * taken when no other producer holds it (every lane is read only when
+	 * one does, below).
+	 */
+	if (ok && AwaRememberedHeadVersion(heads_relid, first->queue, first->priority,
+									   first->enqueue_shard, snapshot, &tid))
 		awa_backend_stats.enqueue_remembered_heads++;
 	else
 	{
@@ -300,12 +324,26 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 		if (next_att == InvalidAttrNumber)
 			elog(ERROR, "awa_queue: queue_enqueue_heads has no next_seq column");
 		heads = table_open(heads_relid, RowExclusiveLock);
-		if (n == 1 && first->free_shards > 1 &&
-			LockFreeLane(heads, lanes, nlanes, first->enqueue_shard,
-						 first->free_shards, snapshot, &shard, &tid))
+		if (n == 1 && first->free_shards > 1)
 		{
-			first->enqueue_shard = shard;
-			locked = true;
+			/* the rotor pick's lane when it is free, else every lane */
+			if (nlanes == 0)
+			{
+				TupleTableSlot *slot = table_slot_create(heads, NULL);
+
+				locked = LockLaneIfFree(heads, slot, snapshot, &tid);
+				ExecDropSingleTupleTableSlot(slot);
+				if (!locked)
+					nlanes = Max(AwaEnqueueHeadsOf(first->queue, first->priority,
+												   snapshot, lanes), 0);
+			}
+			if (!locked &&
+				LockFreeLane(heads, lanes, nlanes, first->enqueue_shard,
+							 first->free_shards, snapshot, &shard, &tid))
+			{
+				first->enqueue_shard = shard;
+				locked = true;
+			}
 		}
 		ok = AwaAddToColumn(heads, tid, locked, snapshot, estate, next_att, n,
 							&base, &tid);
