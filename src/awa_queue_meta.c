@@ -81,9 +81,10 @@ QueueMetaInvalidated(Datum arg, Oid relid)
  * ReadQueueMeta
  *		Read the queue's row of queue_meta (table "relid") into *e: its
  *		paused flag, enqueue_shards and notify_enabled, or the defaults
- *		(running, one shard, notifying) when it has none.  The snapshot is taken after the table and its
- *		primary key are opened (AccessShareLock each).  False when the table
- *		cannot be read that way.
+ *		(running, one shard, notifying) when it has none.  The snapshot is
+ *		taken after the table and its primary key are opened
+ *		(AccessShareLock each).  False when the table cannot be read that
+ *		way.
  */
 static bool
 ReadQueueMeta(Oid relid, text *queue, KeptQueueMeta *e)
