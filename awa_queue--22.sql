@@ -121,21 +121,24 @@ COMMENT ON TABLE awa.claim_ring_slots IS 'generation each claim slot was last op
  * as the FIFO index inside every partition.
  */
 CREATE TABLE awa.ready_entries (
-	ready_slot integer NOT NULL,
+	-- Columns by alignment, widest first, the variable-length ones last:
+	-- no padding byte between them, in the heap or in the WAL (design
+	-- decision 47).
 	ready_generation bigint NOT NULL,
 	job_id bigint NOT NULL,
+	run_lease bigint NOT NULL DEFAULT 0,
+	lane_seq bigint NOT NULL,
+	run_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	attempted_at timestamptz,
+	ready_slot integer NOT NULL,
+	priority smallint NOT NULL,
+	attempt smallint NOT NULL DEFAULT 0,
+	max_attempts smallint NOT NULL DEFAULT 25,
+	enqueue_shard smallint NOT NULL DEFAULT 0,
 	kind text NOT NULL,
 	queue text NOT NULL,
 	args jsonb NOT NULL DEFAULT '{}',
-	priority smallint NOT NULL,
-	attempt smallint NOT NULL DEFAULT 0,
-	run_lease bigint NOT NULL DEFAULT 0,
-	max_attempts smallint NOT NULL DEFAULT 25,
-	lane_seq bigint NOT NULL,
-	enqueue_shard smallint NOT NULL DEFAULT 0,
-	run_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
-	attempted_at timestamptz,
-	created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
 	unique_key bytea,
 	unique_states bit(8),
 	payload jsonb,
@@ -172,24 +175,26 @@ COMMENT ON TABLE awa.ready_holes IS 'lane positions at or ahead of claim_seq who
  * rows (cancel of an unclaimed or deferred job) carry the body themselves.
  */
 CREATE TABLE awa.done_entries (
-	ready_slot integer NOT NULL,
+	-- by alignment, as ready_entries (design decision 47); the body
+	-- columns of a wide row are NULL in a narrow one
 	ready_generation bigint NOT NULL,
 	job_id bigint NOT NULL,
-	kind text NOT NULL,
-	queue text NOT NULL,
+	run_lease bigint NOT NULL DEFAULT 0,
+	lane_seq bigint NOT NULL,
+	attempted_at timestamptz,
+	finalized_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	run_at timestamptz,
+	created_at timestamptz,
+	ready_slot integer NOT NULL,
 	state awa.job_state NOT NULL DEFAULT 'completed',
 	priority smallint NOT NULL,
 	attempt smallint NOT NULL DEFAULT 0,
-	run_lease bigint NOT NULL DEFAULT 0,
-	lane_seq bigint NOT NULL,
 	enqueue_shard smallint NOT NULL DEFAULT 0,
-	attempted_at timestamptz,
-	finalized_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	max_attempts smallint,
+	kind text NOT NULL,
+	queue text NOT NULL,
 	payload jsonb,
 	args jsonb,
-	max_attempts smallint,
-	run_at timestamptz,
-	created_at timestamptz,
 	unique_key bytea,
 	unique_states bit(8),
 	-- The ready key, lane_seq first: a done row is only ever looked up by
@@ -265,21 +270,22 @@ COMMENT ON TABLE awa.job_unique_claims IS 'unique-key registry: at most one job 
  * completion finds a receipt with one probe once it knows the slot.
  */
 CREATE TABLE awa.lease_claims (
-	claim_slot integer NOT NULL,
+	-- by alignment, as ready_entries (design decision 47)
 	job_id bigint NOT NULL,
 	run_lease bigint NOT NULL,
-	ready_slot integer NOT NULL,
 	ready_generation bigint NOT NULL,
-	kind text NOT NULL,
-	queue text NOT NULL,
+	lane_seq bigint NOT NULL,
+	claimed_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	deadline_at timestamptz,
+	claim_slot integer NOT NULL,
+	ready_slot integer NOT NULL,
 	priority smallint NOT NULL,
 	effective_priority smallint NOT NULL,
 	attempt smallint NOT NULL,
 	max_attempts smallint NOT NULL,
-	lane_seq bigint NOT NULL,
 	enqueue_shard smallint NOT NULL DEFAULT 0,
-	claimed_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
-	deadline_at timestamptz,
+	kind text NOT NULL,
+	queue text NOT NULL,
 	unique_key bytea,
 	unique_states bit(8),
 	PRIMARY KEY (job_id, run_lease, claim_slot)
@@ -288,11 +294,12 @@ COMMENT ON COLUMN awa.lease_claims.unique_key IS 'the job''s unique key (NULL fo
 COMMENT ON TABLE awa.lease_claims IS 'append-only claim receipts, 8 list partitions by claim_slot';
 
 CREATE TABLE awa.lease_claim_closures (
-	claim_slot integer NOT NULL,
+	-- by alignment, as ready_entries (design decision 47)
 	job_id bigint NOT NULL,
 	run_lease bigint NOT NULL,
-	outcome text NOT NULL,
 	closed_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	claim_slot integer NOT NULL,
+	outcome text NOT NULL,
 	PRIMARY KEY (job_id, run_lease, claim_slot)
 ) PARTITION BY LIST (claim_slot);
 COMMENT ON TABLE awa.lease_claim_closures IS 'append-only closures of receipts; a receipt without a closure is open (running)';
