@@ -117,8 +117,8 @@ COMMENT ON TABLE awa.claim_ring_slots IS 'generation each claim slot was last op
 /*
  * Immutable job bodies.  A row is available iff lane_seq >= claim_seq of
  * its lane; once claimed it stays as the body of the attempt until prune
- * truncates the slot.  The primary key leads with the lane so it doubles
- * as the FIFO index inside every partition.
+ * truncates the slot.  Each partition's primary key is the lane and the
+ * position in it, so it doubles as the partition's FIFO index.
  */
 CREATE TABLE awa.ready_entries (
 	-- Columns by alignment, widest first, the variable-length ones last:
@@ -141,13 +141,14 @@ CREATE TABLE awa.ready_entries (
 	args jsonb NOT NULL DEFAULT '{}',
 	unique_key bytea,
 	unique_states bit(8),
-	payload jsonb,
-	-- Lane, then position: every read is by a lane's (priority,
-	-- enqueue_shard, queue) and a lane_seq range or value, or by job_id.
-	-- The two fixed-width columns lead so that an index comparison reads
-	-- them, and the queue name after them, at known offsets (design
-	-- decision 41).
-	PRIMARY KEY (priority, enqueue_shard, queue, lane_seq, ready_slot)
+	payload jsonb
+	-- The key is each partition's (created with the partitions below):
+	-- lane, then position, (priority, enqueue_shard, queue, lane_seq).
+	-- Every read is by a lane's (priority, enqueue_shard, queue) and a
+	-- lane_seq range or value, or by job_id.  The two fixed-width columns
+	-- lead so that an index comparison reads them, and the queue name
+	-- after them, at known offsets (design decision 41); ready_slot, the
+	-- same in every row of a partition, is not in it (decision 48).
 ) PARTITION BY LIST (ready_slot);
 COMMENT ON TABLE awa.ready_entries IS 'immutable job bodies, 16 list partitions by ready_slot';
 
@@ -266,8 +267,9 @@ COMMENT ON TABLE awa.job_unique_claims IS 'unique-key registry: at most one job 
 /*
  * Claim receipts: one append-only row per claim.  "priority" is the lane
  * priority (the ready/done key); effective_priority is the aged priority
- * the claim was made at.  The key leads with (job_id, run_lease) so that
- * completion finds a receipt with one probe once it knows the slot.
+ * the claim was made at.  Each partition is keyed by (job_id, run_lease),
+ * so that completion finds a receipt with one probe once it knows the
+ * slot.
  */
 CREATE TABLE awa.lease_claims (
 	-- by alignment, as ready_entries (design decision 47)
@@ -287,8 +289,8 @@ CREATE TABLE awa.lease_claims (
 	kind text NOT NULL,
 	queue text NOT NULL,
 	unique_key bytea,
-	unique_states bit(8),
-	PRIMARY KEY (job_id, run_lease, claim_slot)
+	unique_states bit(8)
+	-- key: (job_id, run_lease) in each partition (decision 48)
 ) PARTITION BY LIST (claim_slot);
 COMMENT ON COLUMN awa.lease_claims.unique_key IS 'the job''s unique key (NULL for most jobs), so that terminal and failure paths sync the unique claim without reading the ready row';
 COMMENT ON TABLE awa.lease_claims IS 'append-only claim receipts, 8 list partitions by claim_slot';
@@ -299,8 +301,8 @@ CREATE TABLE awa.lease_claim_closures (
 	run_lease bigint NOT NULL,
 	closed_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
 	claim_slot integer NOT NULL,
-	outcome text NOT NULL,
-	PRIMARY KEY (job_id, run_lease, claim_slot)
+	outcome text NOT NULL
+	-- key: (job_id, run_lease) in each partition (decision 48)
 ) PARTITION BY LIST (claim_slot);
 COMMENT ON TABLE awa.lease_claim_closures IS 'append-only closures of receipts; a receipt without a closure is open (running)';
 
@@ -349,7 +351,8 @@ DECLARE
 BEGIN
 	FOR s IN 0..15 LOOP
 		EXECUTE pg_catalog.format(
-			'CREATE TABLE awa.%I PARTITION OF awa.ready_entries FOR VALUES IN (%s)',
+			'CREATE TABLE awa.%I PARTITION OF awa.ready_entries '
+			'(PRIMARY KEY (priority, enqueue_shard, queue, lane_seq)) FOR VALUES IN (%s)',
 			'ready_entries_' OPERATOR(pg_catalog.||) s, s);
 		EXECUTE pg_catalog.format(
 			'CREATE INDEX %I ON awa.%I (job_id)',
@@ -371,10 +374,12 @@ BEGIN
 	END LOOP;
 	FOR s IN 0..7 LOOP
 		EXECUTE pg_catalog.format(
-			'CREATE TABLE awa.%I PARTITION OF awa.lease_claims FOR VALUES IN (%s)',
+			'CREATE TABLE awa.%I PARTITION OF awa.lease_claims '
+			'(PRIMARY KEY (job_id, run_lease)) FOR VALUES IN (%s)',
 			'lease_claims_' OPERATOR(pg_catalog.||) s, s);
 		EXECUTE pg_catalog.format(
-			'CREATE TABLE awa.%I PARTITION OF awa.lease_claim_closures FOR VALUES IN (%s)',
+			'CREATE TABLE awa.%I PARTITION OF awa.lease_claim_closures '
+			'(PRIMARY KEY (job_id, run_lease)) FOR VALUES IN (%s)',
 			'lease_claim_closures_' OPERATOR(pg_catalog.||) s, s);
 		PERFORM pg_catalog.pg_extension_config_dump(
 			pg_catalog.format('awa.%I', 'lease_claims_' OPERATOR(pg_catalog.||) s)::pg_catalog.regclass, '');

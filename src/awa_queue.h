@@ -455,7 +455,10 @@ extern AwaBackendStats awa_backend_stats;
  * sort (decision 35).  A receipt already closed must drop out (stale
  * writers change nothing); guard says how:
  *	AWA_CLOSURE_SKIP_CLOSED: ON CONFLICT DO NOTHING, which only ever meets
- *		committed closures and never waits.  Always correct.
+ *		committed closures and never waits.  Always correct.  No conflict
+ *		target: the key (job_id, run_lease) is each partition's, the
+ *		parent has none to infer (decision 48), and it is the partition's
+ *		only unique index.
  *	AWA_CLOSURE_UNCLOSED_ONLY: plain inserts; src must hold only receipts
  *		that have no closure in the statement's snapshot, and the receipts
  *		must have been locked before that snapshot was taken, in READ
@@ -464,7 +467,7 @@ extern AwaBackendStats awa_backend_stats;
  *		committed).  Saves the speculative insertion (one more WAL record
  *		and an index probe per row) of the first form (decision 37).
  */
-#define AWA_CLOSURE_SKIP_CLOSED "ON CONFLICT (job_id, run_lease, claim_slot) DO NOTHING "
+#define AWA_CLOSURE_SKIP_CLOSED "ON CONFLICT DO NOTHING "
 #define AWA_CLOSURE_UNCLOSED_ONLY ""
 #define AWA_CLOSURE_INSERT_FROM(src, outcome, guard) \
 	"INSERT INTO awa.lease_claim_closures (claim_slot, job_id, run_lease, outcome) " \

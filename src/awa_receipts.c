@@ -52,8 +52,8 @@
 
 /*
  * The sorted, distinct attempts (job_ids[i], run_leases[i]) being looked up
- * in one claim-slot partition through its primary key (job_id, run_lease,
- * claim_slot), and how: one descent of the key per attempt, or, when their
+ * in one claim-slot partition through its primary key (job_id, run_lease),
+ * and how: one descent of the key per attempt, or, when their
  * job ids are dense (a batch claimed together), one ordered walk of the key
  * range merged with them.  A walk that meets far more entries than
  * attempts (other claims' receipts between the ids) goes on with descents.
@@ -64,7 +64,6 @@ typedef struct KeyLookup
 	Relation	index;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;		/* the row found last */
-	int32		claim_slot;
 	const int64 *job_ids;
 	const int64 *run_leases;
 	int			n;
@@ -80,8 +79,8 @@ typedef struct KeyLookup
 /*
  * BeginKeyLookup
  *		Open partition awa.<prefix><claim_slot> ("lease_claims_" or
- *		"lease_claim_closures_", both keyed by (job_id, run_lease,
- *		claim_slot)) with "lockmode" and its primary key with
+ *		"lease_claim_closures_", each partition keyed by (job_id,
+ *		run_lease)) with "lockmode" and its primary key with
  *		AccessShareLock, and start looking up the n attempts (sorted by
  *		(job_id, run_lease), distinct) with "snapshot".  False when either
  *		relation cannot be found.
@@ -95,9 +94,8 @@ BeginKeyLookup(KeyLookup *kl, const char *prefix, int32 claim_slot, LOCKMODE loc
 	if (!OidIsValid(relid) ||
 		!AwaOpenWithPrimaryKey(relid, lockmode, &kl->heap, &kl->index))
 		return false;
-	kl->scan = index_beginscan(kl->heap, kl->index, snapshot, 3, 0);
+	kl->scan = index_beginscan(kl->heap, kl->index, snapshot, 2, 0);
 	kl->slot = table_slot_create(kl->heap, NULL);
-	kl->claim_slot = claim_slot;
 	kl->job_ids = job_ids;
 	kl->run_leases = run_leases;
 	kl->n = n;
@@ -107,15 +105,14 @@ BeginKeyLookup(KeyLookup *kl, const char *prefix, int32 claim_slot, LOCKMODE loc
 	kl->budget = WALK_SPREAD * n + WALK_MIN_ATTEMPTS;
 	if (kl->walk)
 	{
-		ScanKeyData keys[3];
+		ScanKeyData keys[2];
 
 		ScanKeyInit(&keys[0], 1, BTGreaterEqualStrategyNumber, F_INT8GE,
 					Int64GetDatum(job_ids[0]));
 		ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE,
 					Int64GetDatum(job_ids[n - 1]));
-		ScanKeyInit(&keys[2], 3, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(claim_slot));
 		kl->scan->xs_want_itup = true;	/* the walk reads the keys it meets */
-		index_rescan(kl->scan, keys, 3, NULL, 0);
+		index_rescan(kl->scan, keys, 2, NULL, 0);
 		awa_backend_stats.complete_key_walks++;
 	}
 	return true;
@@ -129,12 +126,11 @@ BeginKeyLookup(KeyLookup *kl, const char *prefix, int32 claim_slot, LOCKMODE loc
 static bool
 FetchByKey(KeyLookup *kl, int64 job_id, int64 run_lease)
 {
-	ScanKeyData keys[3];
+	ScanKeyData keys[2];
 
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(job_id));
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(run_lease));
-	ScanKeyInit(&keys[2], 3, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(kl->claim_slot));
-	index_rescan(kl->scan, keys, 3, NULL, 0);
+	index_rescan(kl->scan, keys, 2, NULL, 0);
 	return index_getnext_slot(kl->scan, ForwardScanDirection, kl->slot);
 }
 

@@ -1,6 +1,6 @@
 -- test/pgtap/schema.sql -- the install creates the whole v22 storage model
 BEGIN;
-SELECT plan(46);
+SELECT plan(49);
 
 SELECT has_schema('awa');
 SELECT has_table('awa', t, 'table awa.' || t) FROM unnest(ARRAY[
@@ -53,6 +53,19 @@ SELECT is((SELECT count(*)::int FROM (
 		WHERE a.attrelid = ('awa.' || t)::regclass AND a.attnum > 0 AND NOT a.attisdropped) AS cols
 	WHERE rank > before), 0, t || ' lists its columns by alignment, variable-length last')
 FROM unnest(ARRAY['ready_entries', 'done_entries', 'lease_claims', 'lease_claim_closures']) AS t;
+
+-- design decision 48: the ring tables' keys are their partitions', without
+-- the slot column (one value per partition)
+SELECT is((SELECT count(*)::int FROM pg_inherits AS h
+		JOIN pg_index AS i ON i.indrelid = h.inhrelid AND i.indisprimary
+		WHERE h.inhparent = ('awa.' || t)::regclass
+		  AND ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+					JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+					ORDER BY k.n) = key), parts,
+	'every partition of ' || t || ' is keyed by (' || array_to_string(key, ', ') || ')')
+FROM (VALUES ('ready_entries', ARRAY['priority', 'enqueue_shard', 'queue', 'lane_seq'], 16),
+			 ('lease_claims', ARRAY['job_id', 'run_lease'], 8),
+			 ('lease_claim_closures', ARRAY['job_id', 'run_lease'], 8)) AS k(t, key, parts);
 
 SELECT * FROM finish();
 ROLLBACK;
