@@ -268,10 +268,12 @@ done
 echo "# drained after recovery: $(q "SELECT count(*) FROM storm.drained")"
 $have_rescue || echo "# rescue_expired is not installed: the $(q "SELECT count(*) FROM storm.was_running") attempts running at the crash stay running"
 check "after the drain every committed job is completed exactly once (or pruned)" \
-	"SELECT count(*) = 0, count(*) FROM storm.enq AS e WHERE e.status = 'committed'
+	"SELECT count(*) = 0, count(*) FROM storm.enq AS e
+	 JOIN (SELECT job_id, count(*) FILTER (WHERE state = 'completed') AS completed
+		   FROM storm.census GROUP BY job_id) AS c USING (job_id)
+	 WHERE e.status = 'committed'
 	 AND ($have_rescue OR e.job_id NOT IN (SELECT job_id FROM storm.was_running))
-	 AND EXISTS (SELECT 1 FROM storm.census AS c WHERE c.job_id = e.job_id)
-	 AND (SELECT count(*) FROM storm.census AS c WHERE c.job_id = e.job_id AND c.state = 'completed') <> 1"
+	 AND c.completed <> 1"
 if $have_rescue; then
 	check "every rescued attempt completed later under a higher run_lease" \
 		"SELECT count(*) = 0 FROM storm.was_running AS w WHERE NOT EXISTS (
