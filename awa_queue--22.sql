@@ -207,49 +207,51 @@ CREATE TABLE awa.done_entries (
 COMMENT ON TABLE awa.done_entries IS 'terminal rows (completed, failed, cancelled), same 16 slots as ready_entries';
 
 CREATE TABLE awa.deferred_jobs (
+	-- by alignment, as ready_entries (design decision 47)
 	job_id bigint PRIMARY KEY,
-	kind text NOT NULL,
-	queue text NOT NULL,
-	args jsonb NOT NULL DEFAULT '{}',
+	run_lease bigint NOT NULL DEFAULT 0,
+	run_at timestamptz NOT NULL,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	attempted_at timestamptz,
+	finalized_at timestamptz,
 	state awa.job_state NOT NULL
 		CHECK (state OPERATOR(pg_catalog.=) ANY (ARRAY['scheduled', 'retryable']::awa.job_state[])),
 	priority smallint NOT NULL,
 	attempt smallint NOT NULL DEFAULT 0,
-	run_lease bigint NOT NULL DEFAULT 0,
 	max_attempts smallint NOT NULL DEFAULT 25,
-	run_at timestamptz NOT NULL,
-	attempted_at timestamptz,
-	finalized_at timestamptz,
-	created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	enqueue_shard smallint CHECK (enqueue_shard BETWEEN 0 AND 63),
+	kind text NOT NULL,
+	queue text NOT NULL,
+	args jsonb NOT NULL DEFAULT '{}',
 	unique_key bytea,
 	unique_states bit(8),
 	ordering_key text,
-	payload jsonb,
-	enqueue_shard smallint CHECK (enqueue_shard BETWEEN 0 AND 63)
+	payload jsonb
 );
 CREATE INDEX deferred_jobs_due_idx ON awa.deferred_jobs (run_at, job_id);
 COMMENT ON TABLE awa.deferred_jobs IS 'scheduled and retryable jobs, each with its own copy of the body';
 
 CREATE TABLE awa.dlq_entries (
+	-- by alignment, as ready_entries (design decision 47)
 	job_id bigint PRIMARY KEY,
-	kind text NOT NULL,
-	queue text NOT NULL,
-	args jsonb NOT NULL DEFAULT '{}',
-	state awa.job_state NOT NULL DEFAULT 'failed',
-	priority smallint NOT NULL,
-	attempt smallint NOT NULL DEFAULT 1,
 	run_lease bigint NOT NULL DEFAULT 1,
-	max_attempts smallint NOT NULL DEFAULT 25,
+	original_run_lease bigint NOT NULL,
 	run_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
 	attempted_at timestamptz,
 	finalized_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	dlq_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	state awa.job_state NOT NULL DEFAULT 'failed',
+	priority smallint NOT NULL,
+	attempt smallint NOT NULL DEFAULT 1,
+	max_attempts smallint NOT NULL DEFAULT 25,
+	kind text NOT NULL,
+	queue text NOT NULL,
+	args jsonb NOT NULL DEFAULT '{}',
 	unique_key bytea,
 	unique_states bit(8),
 	payload jsonb,
-	dlq_reason text NOT NULL,
-	dlq_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
-	original_run_lease bigint NOT NULL
+	dlq_reason text NOT NULL
 );
 CREATE INDEX dlq_entries_queue_time_idx ON awa.dlq_entries (queue, dlq_at);
 COMMENT ON TABLE awa.dlq_entries IS 'dead-lettered jobs; never claimed';

@@ -1,6 +1,6 @@
 -- test/pgtap/schema.sql -- the install creates the whole v22 storage model
 BEGIN;
-SELECT plan(49);
+SELECT plan(51);
 
 SELECT has_schema('awa');
 SELECT has_table('awa', t, 'table awa.' || t) FROM unnest(ARRAY[
@@ -41,9 +41,10 @@ SELECT is((SELECT count(*)::int FROM pg_class c
 	AND has_table_privilege('public', c.oid, 'INSERT,UPDATE,DELETE,TRUNCATE')), 0,
 	'PUBLIC cannot write any awa table');
 
--- design decision 47: the per-job tables list their columns by alignment,
--- widest first and the variable-length ones last, so that no padding byte
--- sits between two columns of a row
+-- design decision 47: the per-job tables and the deferred and dead-letter
+-- copies of a job list their columns by alignment, widest first and the
+-- variable-length ones last, so that no padding byte sits between two
+-- columns of a row
 SELECT is((SELECT count(*)::int FROM (
 		SELECT rank, lag(rank) OVER (ORDER BY a.attnum) AS before
 		FROM pg_attribute AS a
@@ -52,7 +53,8 @@ SELECT is((SELECT count(*)::int FROM (
 			ELSE position(ty.typalign IN 'csid') END AS rank) AS r
 		WHERE a.attrelid = ('awa.' || t)::regclass AND a.attnum > 0 AND NOT a.attisdropped) AS cols
 	WHERE rank > before), 0, t || ' lists its columns by alignment, variable-length last')
-FROM unnest(ARRAY['ready_entries', 'done_entries', 'lease_claims', 'lease_claim_closures']) AS t;
+FROM unnest(ARRAY['ready_entries', 'done_entries', 'lease_claims', 'lease_claim_closures',
+				  'deferred_jobs', 'dlq_entries']) AS t;
 
 -- design decision 48: the ring tables' keys are their partitions', without
 -- the slot column (one value per partition)
