@@ -76,6 +76,17 @@ typedef struct KeyLookup
 #define WALK_MIN_ATTEMPTS	8
 #define WALK_SPREAD			4
 
+/* whether index "index" leads with the attempt's key, (job_id, run_lease) */
+static bool
+KeyLeadsWithAttempt(Relation index)
+{
+	TupleDesc	desc = RelationGetDescr(index);
+
+	return index->rd_index->indnkeyatts >= 2 &&
+		strcmp(NameStr(TupleDescAttr(desc, 0)->attname), "job_id") == 0 &&
+		strcmp(NameStr(TupleDescAttr(desc, 1)->attname), "run_lease") == 0;
+}
+
 /*
  * BeginKeyLookup
  *		Open partition awa.<prefix><claim_slot> ("lease_claims_" or
@@ -83,7 +94,8 @@ typedef struct KeyLookup
  *		run_lease)) with "lockmode" and its primary key with
  *		AccessShareLock, and start looking up the n attempts (sorted by
  *		(job_id, run_lease), distinct) with "snapshot".  False when either
- *		relation cannot be found.
+ *		relation cannot be found or the key does not lead with (job_id,
+ *		run_lease); the locks taken stay to the end of the transaction.
  */
 static bool
 BeginKeyLookup(KeyLookup *kl, const char *prefix, int32 claim_slot, LOCKMODE lockmode,
@@ -94,6 +106,12 @@ BeginKeyLookup(KeyLookup *kl, const char *prefix, int32 claim_slot, LOCKMODE loc
 	if (!OidIsValid(relid) ||
 		!AwaOpenWithPrimaryKey(relid, lockmode, &kl->heap, &kl->index))
 		return false;
+	if (!KeyLeadsWithAttempt(kl->index))
+	{
+		index_close(kl->index, NoLock);
+		table_close(kl->heap, NoLock);
+		return false;
+	}
 	kl->scan = index_beginscan(kl->heap, kl->index, snapshot, 2, 0);
 	kl->slot = table_slot_create(kl->heap, NULL);
 	kl->job_ids = job_ids;
