@@ -62,7 +62,7 @@
 /* the columns of a ready partition the claim reads, by name */
 typedef enum ReadColumn
 {
-	RD_QUEUE,					/* the first four: the primary key's lead (lane_key) */
+	RD_QUEUE,
 	RD_PRIORITY,
 	RD_ENQUEUE_SHARD,
 	RD_LANE_SEQ,
@@ -82,8 +82,8 @@ typedef enum ReadColumn
 } ReadColumn;
 
 /* the leading columns of the ready key, in its order (awa_queue--22.sql) */
-static const ReadColumn lane_key[4] = {
-	RD_PRIORITY, RD_ENQUEUE_SHARD, RD_QUEUE, RD_LANE_SEQ
+static const char *const lane_key[4] = {
+	"priority", "enqueue_shard", "queue", "lane_seq"
 };
 
 static const char *const read_column_names[RD_NCOLUMNS] = {
@@ -139,16 +139,13 @@ BeginLaneScan(LaneScan *ls, Oid relid, text *queue, int16 priority,
 {
 	ScanKeyData keys[4];
 	Relation	index;
-	int			k;
 
 	if (!AwaKeyScanOpen(relid, AccessShareLock, &ls->ks))
 		return false;
 	index = ls->ks.index;
 	ls->map = AwaColumnMapFor(ls->ks.heap, read_column_names, RD_NCOLUMNS, false);
-	for (k = 0; ls->map != NULL && k < 4; k++)
-		if (index->rd_index->indnkeyatts < 4 ||
-			index->rd_index->indkey.values[k] != ls->map->attno[lane_key[k]])
-			ls->map = NULL;
+	if (!AwaKeyLeadsWith(index, lane_key, 4))
+		ls->map = NULL;
 	if (ls->map == NULL)
 	{
 		AwaKeyScanEnd(&ls->ks);

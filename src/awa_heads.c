@@ -157,6 +157,28 @@ AwaOpenWithPrimaryKey(Oid relid, LOCKMODE lockmode, Relation *heap, Relation *in
 }
 
 /*
+ * AwaKeyLeadsWith
+ *		Whether index "index" has at least n key columns and its first n are
+ *		the table columns names[0..n-1], in that order.  The direct paths
+ *		check the key they scan with this before they build scan keys by
+ *		position; no lock, no read.
+ */
+bool
+AwaKeyLeadsWith(Relation index, const char *const *names, int n)
+{
+	TupleDesc	desc = RelationGetDescr(index);
+	int			i;
+
+	if (index->rd_index->indnkeyatts < n)
+		return false;
+	for (i = 0; i < n; i++)
+		if (index->rd_index->indkey.values[i] == 0 ||
+			strcmp(NameStr(TupleDescAttr(desc, i)->attname), names[i]) != 0)
+			return false;
+	return true;
+}
+
+/*
  * AwaKeyScanOpen
  *		Open table "relid" with "lockmode" and its primary key with
  *		AccessShareLock (AwaOpenWithPrimaryKey) for scans through that key;

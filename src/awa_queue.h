@@ -230,6 +230,7 @@ extern AwaLanePick AwaPickLane(text *queue, const Datum *visited, int nvisited,
 							   AwaPickedLane *lane);
 extern bool AwaOpenWithPrimaryKey(Oid relid, LOCKMODE lockmode, Relation *heap,
 								  Relation *index);
+extern bool AwaKeyLeadsWith(Relation index, const char *const *names, int n);
 
 /* a scan of a table through its primary key (awa_heads.c) */
 typedef struct AwaKeyScan

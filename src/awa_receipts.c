@@ -76,16 +76,8 @@ typedef struct KeyLookup
 #define WALK_MIN_ATTEMPTS	8
 #define WALK_SPREAD			4
 
-/* whether index "index" leads with the attempt's key, (job_id, run_lease) */
-static bool
-KeyLeadsWithAttempt(Relation index)
-{
-	TupleDesc	desc = RelationGetDescr(index);
-
-	return index->rd_index->indnkeyatts >= 2 &&
-		strcmp(NameStr(TupleDescAttr(desc, 0)->attname), "job_id") == 0 &&
-		strcmp(NameStr(TupleDescAttr(desc, 1)->attname), "run_lease") == 0;
-}
+/* the attempt's key, which the lookups below scan by position */
+static const char *const attempt_key[2] = {"job_id", "run_lease"};
 
 /*
  * BeginKeyLookup
@@ -106,7 +98,7 @@ BeginKeyLookup(KeyLookup *kl, const char *prefix, int32 claim_slot, LOCKMODE loc
 	if (!OidIsValid(relid) ||
 		!AwaOpenWithPrimaryKey(relid, lockmode, &kl->heap, &kl->index))
 		return false;
-	if (!KeyLeadsWithAttempt(kl->index))
+	if (!AwaKeyLeadsWith(kl->index, attempt_key, 2))
 	{
 		index_close(kl->index, NoLock);
 		table_close(kl->heap, NoLock);
