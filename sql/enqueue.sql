@@ -181,6 +181,18 @@ FROM awa.backend_stats() WHERE name = 'enqueue_remembered_heads';
 SELECT awa.enqueue('k', queue => 'rh_x') > 0 AS x5;
 SELECT value = :remembered_before + 1 AS then_remembered
 FROM awa.backend_stats() WHERE name = 'enqueue_remembered_heads';
+-- The remembered path opens the head table once, with the lock of its
+-- update (RowExclusiveLock, as the statement's UPDATE), not a second time
+-- with AccessShareLock to read the version it then updates.
+BEGIN;
+SELECT awa.enqueue('k', queue => 'rh_x') > 0 AS x6;
+SELECT value = :remembered_before + 2 AS remembered_again
+FROM awa.backend_stats() WHERE name = 'enqueue_remembered_heads';
+SELECT mode AS head_table_lock FROM pg_catalog.pg_locks
+WHERE pid = pg_catalog.pg_backend_pid() AND locktype = 'relation'
+	AND relation = 'awa.queue_enqueue_heads'::regclass
+ORDER BY mode;
+COMMIT;
 SELECT queue, available FROM awa.queue_counts('rh_x');
 SELECT pg_catalog.count(*) AS verify_drift FROM awa.verify_terminal_counters();
 SELECT pg_catalog.count(*) AS available_drift FROM awa.verify_available_counts();

@@ -236,8 +236,9 @@ AddToCounterRows(AwaCounterDeltas *acc)
 			if (!index_getnext_slot(ks.scan, ForwardScanDirection, ks.slot))
 				break;
 		}
-		if (!AwaAddToColumn(ks.heap, ks.slot->tts_tid, false, GetActiveSnapshot(),
-							estate, count_att, g->delta, &before, &written))
+		if (!AwaAddToColumn(ks.heap, ks.slot->tts_tid, ks.slot, false,
+							GetActiveSnapshot(), estate, count_att, g->delta,
+							&before, &written))
 			break;
 		AwaRememberLaneRow(relid, g->slot, g->queue, g->priority, g->shard,
 						   &written);

@@ -250,6 +250,7 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 	Oid			heads_relid;
 	Oid			ready_relid;
 	Relation	heads;
+	TupleTableSlot *head_version;
 	Relation	ready;
 	ResultRelInfo *ready_rri;
 	TupleTableSlot **slots;
@@ -273,11 +274,19 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 	 * The lane's head row from the version this backend met last; for a
 	 * job that any lane may take, the rotor pick's lane, which is the one
 	 * taken when no other producer holds it (every lane is read only when
-	 * one does, below).
+	 * one does, below).  The table is opened once, with the lock its
+	 * update needs; the version found stays in head_version for the
+	 * update.
 	 */
-	if (ok && AwaRememberedHeadVersion(heads_relid, first->queue, first->priority,
-									   first->enqueue_shard, snapshot, &tid))
+	heads = table_open(heads_relid, RowExclusiveLock);
+	head_version = table_slot_create(heads, NULL);
+	if (ok && AwaFetchRememberedLaneRow(heads, -1, first->queue, first->priority,
+										first->enqueue_shard, snapshot,
+										head_version))
+	{
+		tid = head_version->tts_tid;
 		awa_backend_stats.enqueue_remembered_heads++;
+	}
 	else
 	{
 		/* by the primary key; all the lanes of the priority (free lanes) */
@@ -293,6 +302,8 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 	ready_relid = ok ? AwaRelid(psprintf("ready_entries_%d", ring_slot)) : InvalidOid;
 	if (!OidIsValid(ready_relid))
 	{
+		ExecDropSingleTupleTableSlot(head_version);
+		table_close(heads, NoLock);
 		PopActiveSnapshot();
 		return false;
 	}
@@ -323,7 +334,6 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 
 		if (next_att == InvalidAttrNumber)
 			elog(ERROR, "awa_queue: queue_enqueue_heads has no next_seq column");
-		heads = table_open(heads_relid, RowExclusiveLock);
 		if (n == 1 && first->free_shards > 1)
 		{
 			/* the rotor pick's lane when it is free, else every lane */
@@ -345,13 +355,18 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 				locked = true;
 			}
 		}
-		ok = AwaAddToColumn(heads, tid, locked, snapshot, estate, next_att, n,
-							&base, &tid);
+		/* the version already read, unless a lane lock found a later one */
+		ok = AwaAddToColumn(heads, tid,
+							!locked && !TTS_EMPTY(head_version) &&
+							ItemPointerEquals(&head_version->tts_tid, &tid) ?
+							head_version : NULL,
+							locked, snapshot, estate, next_att, n, &base, &tid);
 		if (ok)
 			AwaRememberLaneRow(heads_relid, -1, first->queue, first->priority,
 							   first->enqueue_shard, &tid);
-		table_close(heads, NoLock);
 	}
+	ExecDropSingleTupleTableSlot(head_version);
+	table_close(heads, NoLock);
 	if (ok)
 	{
 		CommandId	cid = GetCurrentCommandId(true);

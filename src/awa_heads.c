@@ -419,28 +419,6 @@ AwaFetchRememberedLaneRow(Relation rel, int32 ready_slot, text *queue,
 	return found && SlotIsLane(rel, slot, ready_slot, queue, priority, shard);
 }
 
-/*
- * AwaRememberedHeadVersion
- *		The TID of the version of the lane's row in head table "relid" the
- *		snapshot sees, when AwaFetchRememberedLaneRow finds it; false otherwise
- *		(the caller looks it up).  AccessShareLock on the table.
- */
-bool
-AwaRememberedHeadVersion(Oid relid, text *queue, int16 priority, int16 shard,
-						 Snapshot snapshot, ItemPointer tid)
-{
-	Relation	rel = table_open(relid, AccessShareLock);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	bool		found = AwaFetchRememberedLaneRow(rel, -1, queue, priority,
-												  shard, snapshot, slot);
-
-	if (found)
-		*tid = slot->tts_tid;
-	ExecDropSingleTupleTableSlot(slot);
-	table_close(rel, NoLock);
-	return found;
-}
-
 /* the index column of heap column "att", 0 when the index has none */
 static int
 IndexColumnOf(Relation index, AttrNumber att)

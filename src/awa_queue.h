@@ -356,9 +356,6 @@ extern void AwaRememberLaneRow(Oid relid, int32 ready_slot, text *queue,
 extern bool AwaFetchRememberedLaneRow(Relation rel, int32 ready_slot,
 									  text *queue, int16 priority, int16 shard,
 									  Snapshot snapshot, TupleTableSlot *slot);
-extern bool AwaRememberedHeadVersion(Oid relid, text *queue, int16 priority,
-									 int16 shard, Snapshot snapshot,
-									 ItemPointer tid);
 
 /* shared by the writes that bypass the executor (awa_tam.c) */
 #define AWA_MAP_MAX_COLUMNS 24
@@ -385,7 +382,8 @@ extern AwaAppend *AwaAppendBegin(const char *parent, const char *relname,
 								 const char *const *names, int ncols, int size);
 extern void AwaAppendRow(AwaAppend *ap, const Datum *values, const bool *nulls);
 extern void AwaAppendFinish(AwaAppend *ap, bool write);
-extern bool AwaAddToColumn(Relation rel, ItemPointerData tid, bool locked,
+extern bool AwaAddToColumn(Relation rel, ItemPointerData tid,
+						   TupleTableSlot *version, bool locked,
 						   Snapshot snapshot, EState *estate, AttrNumber att,
 						   int64 delta, int64 *old, ItemPointer new_tid);
 

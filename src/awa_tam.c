@@ -290,20 +290,26 @@ AwaIndexUpdatedRow(Relation rel, HeapTuple newtup, EState *estate)
  *		for a transaction that holds the row; when that one committed a
  *		newer version, locks the newer one and adds to it instead (what
  *		EvalPlanQual does).  Index entries when the update is not heap-only.
- *		The new version's TID in *new_tid when not NULL.  False when the row
- *		is gone (deleted meanwhile): nothing written.
+ *		"version" is NULL, or a slot of "rel" that already holds the version
+ *		"tid" as the caller found it (not fetched again; the slot then holds
+ *		whatever version was last locked); the caller keeps it.  The new
+ *		version's TID in *new_tid when not NULL.  False when the row is gone
+ *		(deleted meanwhile): nothing written.
  */
 bool
-AwaAddToColumn(Relation rel, ItemPointerData tid, bool locked, Snapshot snapshot,
-			   EState *estate, AttrNumber att, int64 delta, int64 *old,
-			   ItemPointer new_tid)
+AwaAddToColumn(Relation rel, ItemPointerData tid, TupleTableSlot *version,
+			   bool locked, Snapshot snapshot, EState *estate, AttrNumber att,
+			   int64 delta, int64 *old, ItemPointer new_tid)
 {
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	TupleTableSlot *slot = version != NULL ? version : table_slot_create(rel, NULL);
 	CommandId	cid = GetCurrentCommandId(true);
 	bool		done = false;
 	bool		gone = false;
 
-	if (!table_tuple_fetch_row_version(rel, &tid, locked ? SnapshotAny : snapshot,
+	Assert(version == NULL ||
+		   (!TTS_EMPTY(version) && ItemPointerEquals(&version->tts_tid, &tid)));
+	if (version == NULL &&
+		!table_tuple_fetch_row_version(rel, &tid, locked ? SnapshotAny : snapshot,
 									   slot))
 		gone = true;
 	while (!done && !gone)
@@ -357,7 +363,8 @@ AwaAddToColumn(Relation rel, ItemPointerData tid, bool locked, Snapshot snapshot
 		if (should_free)
 			heap_freetuple(oldtup);
 	}
-	ExecDropSingleTupleTableSlot(slot);
+	if (version == NULL)
+		ExecDropSingleTupleTableSlot(slot);
 	return done;
 }
 
