@@ -290,6 +290,7 @@ AwaDirectInsertReady(AwaJobRow *rows, const int *order, int n)
 	else
 	{
 		/* by the primary key; all the lanes of the priority (free lanes) */
+		ExecClearTuple(head_version);
 		nlanes = ok ? AwaEnqueueHeadsOf(first->queue, first->priority,
 										snapshot, lanes) : -1;
 		ok = false;
