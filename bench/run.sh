@@ -27,6 +27,10 @@
 #   BENCH_PUBLISH    1 = copy the plot data and PNG into doc/
 #   BENCH_USE_CLUSTER 1 = use the running cluster of PGHOST/PGPORT
 #                    (the test suite's) instead of building and starting one
+#   BENCH_S3_WAITS   1 = after S3's measured phases, run the fixed-rate
+#                    phase once more with bench/s3_waits.sql sampling the
+#                    sessions' wait events; written to
+#                    $BENCH_OUT/s3_waits.md (a diagnostic, not a figure)
 #   AWA_BENCH_SYNCHRONOUS_COMMIT  on (default) | off
 #
 # Systems: awa_queue (this extension, one lane per priority),
@@ -104,6 +108,7 @@ mkdir -p "$BENCH_OUT"
 TSV=$BENCH_OUT/latest.tsv
 LOG=$BENCH_OUT/bench.log
 : >"$LOG"
+[ "${BENCH_S3_WAITS:-0}" = 1 ] && : >"$BENCH_OUT/s3_waits.md"
 printf 'system\tscenario\tvariant\tjobs_s\tms_call\tp50_ms\tp99_ms\twal_job\tcommits_job\tdead_tup\tsize_bytes\tnote\n' >"$TSV"
 
 if [ "${BENCH_USE_CLUSTER:-0}" = 1 ]; then
@@ -458,11 +463,42 @@ s3() {
 		[ "$mode" = fixed ] && label="offered $S3_RATE jobs/s"
 		row "$sys" S3 "$label" "$((jobs / S3_SECS))" - "${pct%%|*}" "${pct##*|}" \
 			"$(div $((s1[0] - s0[0])) "$jobs")" "$(div $((s1[1] - s0[1] - 1)) "$jobs")" - - ""
-		# Leave an empty queue for the next mode.
-		while [ "$(q "$db" "SELECT bench_backlog()")" -gt 0 ]; do
-			pgb "$db" "$(script "$sys" drain)" "$cc" -t 50 -D b=500 -D idle=0 >/dev/null
-		done
+		s3_empty "$sys" "$db" "$cc"
 	done
+	[ "${BENCH_S3_WAITS:-0}" = 1 ] && s3_waits "$sys" "$db" "$cc"
+	return 0
+}
+
+# s3_empty SYSTEM DB CONSUMERS: drain what an S3 phase left, so the next
+# one starts from an empty queue.
+s3_empty() {
+	while [ "$(q "$2" "SELECT bench_backlog()")" -gt 0 ]; do
+		pgb "$2" "$(script "$1" drain)" "$3" -t 50 -D b=500 -D idle=0 >/dev/null
+	done
+}
+
+# s3_waits SYSTEM DB CONSUMERS (BENCH_S3_WAITS=1): a third, diagnostic run
+# of the fixed-rate phase with bench/s3_waits.sql sampling what every
+# session of DB is doing, appended to $BENCH_OUT/s3_waits.md.  The sampler
+# costs CPU, so this run yields no figure for the table.
+s3_waits() {
+	local sys=$1 db=$2 cc=$3 prod_pid cons_pid secs=$((S3_SECS > 2 ? S3_SECS - 1 : S3_SECS))
+	q "$db" "TRUNCATE bench_latency" >/dev/null
+	pgb "$db" "$(script "$sys" produce)" 2 -T "$S3_SECS" -R "$S3_RATE" >/dev/null &
+	prod_pid=$!
+	pgb "$db" "$(script "$sys" consume)" "$cc" -T "$S3_SECS" -D b=10 >/dev/null &
+	cons_pid=$!
+	{
+		echo "### $sys, offered $S3_RATE jobs/s for $S3_SECS s (round $round)"
+		echo
+		echo '```'
+		psql -X -q -v ON_ERROR_STOP=1 -d postgres -v db="$db" -v secs="$secs" -f "$ROOT/bench/s3_waits.sql"
+		echo '```'
+		echo
+	} >>"$BENCH_OUT/s3_waits.md"
+	wait "$prod_pid"
+	wait "$cons_pid"
+	s3_empty "$sys" "$db" "$cc"
 }
 
 # Maintenance as each system runs it in production, looping in the

@@ -53,7 +53,7 @@ fi
 scenarios="S1 S2 S3 S4 S5"
 
 if BENCH_SCALE=smoke BENCH_USE_CLUSTER=1 BENCH_PLOT=0 BENCH_OUT="$out" \
-	BENCH_SYSTEMS="$systems" BENCH_SCENARIOS="$scenarios" \
+	BENCH_SYSTEMS="$systems" BENCH_SCENARIOS="$scenarios" BENCH_S3_WAITS=1 \
 	bash bench/run.sh >"$out/run.out" 2>&1; then
 	ok "bench/run.sh at smoke scale exits 0"
 else
@@ -61,6 +61,19 @@ else
 	tail -n 30 "$out/run.out"
 	tail -n 30 "$out/bench.log" 2>/dev/null
 fi
+
+# BENCH_S3_WAITS: a sampled section for every system S3 runs, each with
+# at least one sample of a statement of that system's consumer or producer
+for sys in $systems; do
+	case " $node_systems fifo_sql " in *" $sys "*) continue ;; esac
+	section=$(awk -v h="### $sys, " 'index($0, h) == 1 { f = 1; next } /^### / { f = 0 } f' "$out/s3_waits.md" 2>/dev/null)
+	samples=$(echo "$section" | awk -F'|' 'NF == 4 && $3 + 0 > 0 { n += $3 } END { print n + 0 }')
+	if [ "$samples" -gt 0 ]; then
+		ok "$sys S3 wait profile: $samples samples"
+	else
+		not_ok "$sys S3 wait profile has samples"
+	fi
+done
 
 # Which awa functions does this build have?
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS bench_smoke_probe" >/dev/null 2>&1
