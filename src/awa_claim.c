@@ -502,19 +502,21 @@ SetPickedLane(const AwaPickedLane *picked, AwaClaimLane *lane)
 /*
  * LockNextLane
  *		Lock the best candidate lane of the call not visited yet, without a
- *		statement where the head tables can decide (AwaPickLane), else with
- *		lane_pick_plan.  Returns false when there is none to take.  Never
- *		waits on a lock.
+ *		statement where the head tables can decide (AwaPickLane: the next
+ *		free lane of the ranking "plan" kept from the call's first pick,
+ *		when it kept one), else with lane_pick_plan.  Returns false when
+ *		there is none to take.  Never waits on a lock.
  */
 static bool
 LockNextLane(text *queue, Datum *visited, int nvisited, TimestampTz now,
-			 double aging_secs, AwaClaimLane *lane)
+			 double aging_secs, AwaLanePlan *plan, AwaClaimLane *lane)
 {
 	if (!last_pick_undecided)
 	{
 		AwaPickedLane picked;
 
-		switch (AwaPickLane(queue, visited, nvisited, now, aging_secs, &picked))
+		switch (AwaPickLane(queue, visited, nvisited, now, aging_secs, plan,
+							&picked))
 		{
 			case AWA_LANE_LOCKED:
 				SetPickedLane(&picked, lane);
@@ -545,12 +547,13 @@ LockNextLane(text *queue, Datum *visited, int nvisited, TimestampTz now,
  * elsewhere it returns at once.  The head tables are read directly first
  * (AwaPickLane; see last_pick_undecided for when): no lane with work, or a
  * paused queue, and no statement runs; the best lane with work whose head
- * row lies in its near slots is locked there.
+ * row lies in its near slots is locked there, and the ranking of the
+ * candidate lanes is kept in "plan" for the call's later picks.
  * Never waits on a lock.  Returns false when there is no lane to take.
  */
 static bool
 LockFirstLane(text *queue, Datum *visited, TimestampTz now, double aging_secs,
-			  AwaClaimLane *lane)
+			  AwaLanePlan *plan, AwaClaimLane *lane)
 {
 	TimestampTz give_up = 0;
 
@@ -570,7 +573,8 @@ LockFirstLane(text *queue, Datum *visited, TimestampTz now, double aging_secs,
 		{
 			AwaPickedLane picked;
 
-			switch (AwaPickLane(queue, visited, 0, now, aging_secs, &picked))
+			switch (AwaPickLane(queue, visited, 0, now, aging_secs, plan,
+								&picked))
 			{
 				case AWA_LANE_NONE:
 					awa_backend_stats.claim_empty_skips++;
@@ -765,6 +769,7 @@ awa_claim_batch(PG_FUNCTION_ARGS)
 	int64	   *uids;
 	int			nunique = 0;
 	int			planner_scope;
+	AwaLanePlan plan = {0};
 
 	if (PG_ARGISNULL(0))
 		AwaValidateName(NULL, "queue");
@@ -818,10 +823,11 @@ awa_claim_batch(PG_FUNCTION_ARGS)
 
 		if (nvisited == 0)
 		{
-			if (!LockFirstLane(queue, visited, now, aging_secs, &lane))
+			if (!LockFirstLane(queue, visited, now, aging_secs, &plan, &lane))
 				break;
 		}
-		else if (!LockNextLane(queue, visited, nvisited, now, aging_secs, &lane))
+		else if (!LockNextLane(queue, visited, nvisited, now, aging_secs,
+							   &plan, &lane))
 			break;
 		visited[nvisited++] = Int32GetDatum((int32) lane.priority * 100 +
 											lane.shard);
@@ -851,6 +857,7 @@ awa_claim_batch(PG_FUNCTION_ARGS)
 		if (lane.last_lane)
 			break;
 	}
+	AwaLanePlanEnd(&plan);
 
 	/* unique claims of jobs whose mask differs between available and running */
 	if (nunique > 0)

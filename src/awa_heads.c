@@ -837,6 +837,58 @@ OrderCandidates(text *queue, CandidateLane *cands, int n, int32 ring_slot,
 }
 
 /*
+ * LockBestFreeLane
+ *		Lock, in the order of cands[] (n of them), the first lane not in
+ *		visited[] whose claim head no other claimer holds and whose
+ *		claim_seq, read under the lock, is still below the next_seq its
+ *		candidate entry holds: AWA_LANE_LOCKED with *lane filled (its
+ *		candidates: the unvisited entries, this one included),
+ *		AWA_LANE_BUSY when every unvisited lane is held or has meanwhile
+ *		been drained, AWA_LANE_NONE when none is left unvisited, or what
+ *		LockClaimHead could not decide (AWA_LANE_ASK_SQL).  Never waits.
+ */
+static AwaLanePick
+LockBestFreeLane(text *queue, const CandidateLane *cands, int n,
+				 const Datum *visited, int nvisited, int32 ring_slot,
+				 Snapshot snapshot, AwaPickedLane *lane)
+{
+	AwaLanePick pick = AWA_LANE_NONE;
+	int			left = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (!LaneIsVisited(cands[i].claim.priority, cands[i].claim.shard,
+						   visited, nvisited))
+			left++;
+	if (left > 0)
+		pick = AWA_LANE_BUSY;
+	for (i = 0; i < n && pick == AWA_LANE_BUSY; i++)
+	{
+		int64		claim_seq = 0;
+		int32		last_slot = -1;
+
+		if (LaneIsVisited(cands[i].claim.priority, cands[i].claim.shard,
+						  visited, nvisited))
+			continue;
+		pick = LockClaimHead(queue, &cands[i].claim, snapshot, &claim_seq,
+							 &last_slot);
+		if (pick == AWA_LANE_LOCKED && claim_seq >= cands[i].next_seq)
+			pick = AWA_LANE_BUSY;
+		else if (pick == AWA_LANE_LOCKED)
+		{
+			lane->priority = cands[i].claim.priority;
+			lane->shard = cands[i].claim.shard;
+			lane->next_seq = cands[i].next_seq;
+			lane->claim_seq = claim_seq;
+			lane->last_claimed_slot = last_slot;
+			lane->ring_slot = ring_slot;
+			lane->candidates = left;
+		}
+	}
+	return pick;
+}
+
+/*
  * AwaPickLane
  *		A lane pick of a claim, answered from the head tables without a
  *		statement where it can be, among the lanes not in visited[]
@@ -853,6 +905,16 @@ OrderCandidates(text *queue, CandidateLane *cands, int n, int32 ring_slot,
  *		serialization rules stay with the SQL pick), when a head row is not
  *		found in the near slots, and whenever a scan cannot answer.
  *
+ * "plan" (NULL: none) carries the ranking between the picks of one claim
+ * call.  A pick that locks a lane from a fresh ranking keeps it there,
+ * with its snapshot registered; a later pick with a kept ranking reads no
+ * head and ranks nothing: it locks the next free unvisited lane of that
+ * ranking (LockBestFreeLane).  Its lanes and their order are those of the
+ * call's first pick, as a single statement's would be; each lane's
+ * claim_seq is still read under its lock, so a claim starts where the lane
+ * really is, and a lane another claimer drained since counts as held.
+ * Lanes that got work after the first pick wait for the next call.
+ *
  * Reads with the snapshot a read-write SPI statement would take at this
  * point (a new one in READ COMMITTED, the transaction's otherwise), after a
  * command counter increment, so it sees every head a claim statement run
@@ -866,9 +928,9 @@ OrderCandidates(text *queue, CandidateLane *cands, int n, int32 ring_slot,
  */
 AwaLanePick
 AwaPickLane(text *queue, const Datum *visited, int nvisited, TimestampTz now,
-			double aging_secs, AwaPickedLane *lane)
+			double aging_secs, AwaLanePlan *plan, AwaPickedLane *lane)
 {
-	CandidateLane *cands;
+	CandidateLane *cands = NULL;
 	int			candidates;
 	AwaLanePick pick = AWA_LANE_ASK_SQL;
 	Snapshot	snapshot;
@@ -878,6 +940,13 @@ AwaPickLane(text *queue, const Datum *visited, int nvisited, TimestampTz now,
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	snapshot = GetActiveSnapshot();
+	if (plan != NULL && plan->lanes != NULL)
+	{
+		pick = LockBestFreeLane(queue, plan->lanes, plan->nlanes, visited,
+								nvisited, plan->ring_slot, snapshot, lane);
+		PopActiveSnapshot();
+		return pick;
+	}
 	candidates = CandidateLanes(queue, snapshot, visited, nvisited, &cands);
 	if (candidates == 0)
 		pick = AWA_LANE_NONE;
@@ -890,33 +959,36 @@ AwaPickLane(text *queue, const Datum *visited, int nvisited, TimestampTz now,
 			  OrderCandidates(queue, cands, candidates, ring_slot, snapshot,
 							  now, aging_secs)))
 	{
-		int			i;
-
-		pick = AWA_LANE_BUSY;
-		for (i = 0; i < candidates && pick == AWA_LANE_BUSY; i++)
+		pick = LockBestFreeLane(queue, cands, candidates, visited, nvisited,
+								ring_slot, snapshot, lane);
+		if (pick == AWA_LANE_LOCKED && candidates > 1 && plan != NULL)
 		{
-			int64		claim_seq = 0;
-			int32		last_slot = -1;
-
-			pick = LockClaimHead(queue, &cands[i].claim, snapshot, &claim_seq,
-								 &last_slot);
-			if (pick == AWA_LANE_LOCKED && claim_seq >= cands[i].next_seq)
-				pick = AWA_LANE_BUSY;
-			else if (pick == AWA_LANE_LOCKED)
-			{
-				lane->priority = cands[i].claim.priority;
-				lane->shard = cands[i].claim.shard;
-				lane->next_seq = cands[i].next_seq;
-				lane->claim_seq = claim_seq;
-				lane->last_claimed_slot = last_slot;
-				lane->ring_slot = ring_slot;
-				lane->candidates = candidates;
-			}
+			plan->lanes = cands;
+			plan->nlanes = candidates;
+			plan->ring_slot = ring_slot;
+			plan->snapshot = RegisterSnapshot(snapshot);
+			cands = NULL;
 		}
 	}
 	PopActiveSnapshot();
-	pfree(cands);
+	if (cands != NULL)
+		pfree(cands);
 	return pick;
+}
+
+/*
+ * AwaLanePlanEnd
+ *		Release what a claim call's lane plan holds: its registered
+ *		snapshot and its ranking.
+ */
+void
+AwaLanePlanEnd(AwaLanePlan *plan)
+{
+	if (plan->snapshot != NULL)
+		UnregisterSnapshot(plan->snapshot);
+	if (plan->lanes != NULL)
+		pfree(plan->lanes);
+	memset(plan, 0, sizeof(AwaLanePlan));
 }
 
 /*

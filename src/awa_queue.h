@@ -225,9 +225,26 @@ typedef struct AwaPickedLane
 	int			candidates;		/* candidate lanes of the pick, this one included */
 } AwaPickedLane;
 
+/*
+ * The candidate lanes of one claim call as its first pick (AwaPickLane)
+ * ranked them, kept for the call's later picks: they lock the next free
+ * lane of that ranking instead of reading every lane's heads again.  The
+ * first pick's snapshot stays registered while the plan lives, so that the
+ * row versions it found cannot be pruned away under the later locks.
+ * Zeroed at the start of a claim call; AwaLanePlanEnd at its end.
+ */
+typedef struct AwaLanePlan
+{
+	struct CandidateLane *lanes;	/* NULL: no ranking kept (yet) */
+	int			nlanes;
+	int32		ring_slot;		/* the queue ring's slot at the first pick */
+	Snapshot	snapshot;		/* the first pick's, registered */
+} AwaLanePlan;
+
 extern AwaLanePick AwaPickLane(text *queue, const Datum *visited, int nvisited,
 							   TimestampTz now, double aging_secs,
-							   AwaPickedLane *lane);
+							   AwaLanePlan *plan, AwaPickedLane *lane);
+extern void AwaLanePlanEnd(AwaLanePlan *plan);
 extern bool AwaOpenWithPrimaryKey(Oid relid, LOCKMODE lockmode, Relation *heap,
 								  Relation *index);
 extern bool AwaKeyLeadsWith(Relation index, const char *const *names, int n);
