@@ -65,6 +65,7 @@ ISOLATION = \
 	rebuild_vs_terminal_writer \
 	claim_vs_claim \
 	claim_busy_lane \
+	claim_kept_ranking \
 	claim_empty_check \
 	complete_vs_complete \
 	counters_direct_order \

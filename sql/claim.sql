@@ -168,6 +168,39 @@ SELECT (SELECT value - :adirect0 FROM awa.backend_stats() WHERE name = 'claim_di
 	(SELECT value - :anear0 FROM awa.backend_stats() WHERE name = 'claim_near_picks') AS among_several;
 SELECT pg_catalog.count(*) AS drifted_lanes FROM awa.verify_available_counts();
 
+-- a claim over several lanes ranks them once: its first pick reads every
+-- lane's heads and keeps the ranking, its later picks lock the next lane of
+-- it without reading the heads again (claim_planned_picks); the jobs come
+-- out in the ranking's order, one lane after the other
+SELECT pg_catalog.count(*) AS empty FROM awa.claim_batch('ranked_none', 1);
+SELECT value AS planned0 FROM awa.backend_stats() WHERE name = 'claim_planned_picks' \gset
+SELECT value AS rdirect0 FROM awa.backend_stats() WHERE name = 'claim_direct_picks' \gset
+SELECT pg_catalog.count(*) AS enqueued FROM awa.enqueue_many(
+	'[{"kind": "r4", "queue": "ranked", "priority": 4}, {"kind": "r2", "queue": "ranked", "priority": 2},
+	  {"kind": "r1", "queue": "ranked", "priority": 1}, {"kind": "r3", "queue": "ranked", "priority": 3},
+	  {"kind": "r2b", "queue": "ranked", "priority": 2}]');
+SELECT kind, priority FROM awa.claim_batch('ranked', 10, aging => interval '0');
+SELECT (SELECT value - :planned0 FROM awa.backend_stats() WHERE name = 'claim_planned_picks') AS planned_picks,
+	(SELECT value - :rdirect0 FROM awa.backend_stats() WHERE name = 'claim_direct_picks') AS direct_picks;
+-- a claim that fills up in its first lane makes no later pick; one that
+-- stops on max_jobs in a later lane leaves the rest of that lane
+SELECT pg_catalog.count(*) AS enqueued FROM awa.enqueue_many(
+	'[{"kind": "s1", "queue": "ranked", "priority": 1}, {"kind": "s1b", "queue": "ranked", "priority": 1},
+	  {"kind": "s3", "queue": "ranked", "priority": 3}, {"kind": "s3b", "queue": "ranked", "priority": 3}]');
+SELECT kind FROM awa.claim_batch('ranked', 1, aging => interval '0');
+SELECT kind FROM awa.claim_batch('ranked', 2, aging => interval '0');
+SELECT kind FROM awa.claim_batch('ranked', 5, aging => interval '0');
+SELECT (SELECT value - :planned0 FROM awa.backend_stats() WHERE name = 'claim_planned_picks') AS planned_picks;
+-- inside REPEATABLE READ the SQL picks decide and no ranking is kept
+SELECT pg_catalog.count(*) AS enqueued FROM awa.enqueue_many(
+	'[{"kind": "t1", "queue": "ranked", "priority": 1}, {"kind": "t4", "queue": "ranked", "priority": 4}]');
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT kind FROM awa.claim_batch('ranked', 10, aging => interval '0');
+COMMIT;
+SELECT (SELECT value - :planned0 FROM awa.backend_stats() WHERE name = 'claim_planned_picks') AS planned_picks;
+SELECT available, running FROM awa.queue_counts('ranked');
+SELECT pg_catalog.count(*) AS drifted_lanes FROM awa.verify_available_counts();
+
 -- a unique job whose mask has available but not running releases its key on claim
 SELECT awa.enqueue('u', queue => 'uq', unique_key => '\xaa', unique_states => B'01000000') > 0 AS ok;
 SELECT pg_catalog.count(*) AS held FROM awa.job_unique_claims WHERE unique_key = '\xaa';

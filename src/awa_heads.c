@@ -942,6 +942,7 @@ AwaPickLane(text *queue, const Datum *visited, int nvisited, TimestampTz now,
 	snapshot = GetActiveSnapshot();
 	if (plan != NULL && plan->lanes != NULL)
 	{
+		awa_backend_stats.claim_planned_picks++;
 		pick = LockBestFreeLane(queue, plan->lanes, plan->nlanes, visited,
 								nvisited, plan->ring_slot, snapshot, lane);
 		PopActiveSnapshot();

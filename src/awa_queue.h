@@ -440,6 +440,8 @@ typedef struct AwaBackendStats
 	int64		enqueue_remembered_heads;	/* enqueue heads found from the
 											 * version written last */
 	int64		claim_direct_picks; /* lanes locked by AwaPickLane */
+	int64		claim_planned_picks;	/* later picks of a claim answered from
+										 * the ranking its first pick kept */
 	int64		claim_direct_lanes; /* lanes claimed from by
 									 * AwaDirectClaimLane */
 	int64		complete_fused_statements;	/* fused completion, current slot */

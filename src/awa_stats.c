@@ -53,6 +53,7 @@ awa_backend_stats_fn(PG_FUNCTION_ARGS)
 		{"claim_near_picks", awa_backend_stats.claim_near_picks},
 		{"claim_empty_skips", awa_backend_stats.claim_empty_skips},
 		{"claim_direct_picks", awa_backend_stats.claim_direct_picks},
+		{"claim_planned_picks", awa_backend_stats.claim_planned_picks},
 		{"claim_direct_lanes", awa_backend_stats.claim_direct_lanes},
 		{"complete_fused_statements", awa_backend_stats.complete_fused_statements},
 		{"complete_fused_jobs", awa_backend_stats.complete_fused_jobs},
